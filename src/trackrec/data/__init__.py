@@ -1,0 +1,1 @@
+"""Data loading, schema and synthetic data generation."""

@@ -1,0 +1,151 @@
+"""The interactions dataset every model fits on: id maps, a users x tracks matrix, the catalogue."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from . import schema as S
+from .idmap import IdMap
+
+
+def positive_mask(sessions: pd.DataFrame, *, min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED,
+                  skips_are_negative: bool = True) -> np.ndarray:
+    """Plays that count as "the user enjoyed it": at least ``min_ms_played`` ms (unknown length
+    counts) and not skipped."""
+    ms = sessions[S.MS_PLAYED].to_numpy(dtype=float)
+    ok = np.isnan(ms) | (ms >= min_ms_played)
+    if skips_are_negative:
+        ok &= ~sessions[S.SKIPPED].to_numpy(dtype=bool)
+    return ok
+
+
+def fingerprint(sessions: pd.DataFrame, catalog: pd.DataFrame | None) -> str:
+    """A short, order-independent-enough digest of the training data (for the model manifest)."""
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(sessions[[S.USER, S.TRACK]], index=False).to_numpy().tobytes())
+    if catalog is not None:
+        h.update(pd.util.hash_pandas_object(catalog[[S.TRACK]], index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Dataset:
+    """Users x tracks interactions with their id maps and (optional) catalogue.
+
+    Attributes
+    ----------
+    users, tracks : IdMap
+        External string ids <-> row / column numbers. Tracks are the catalogue's tracks first,
+        then tracks that only appear in the sessions (no content features).
+    positives : csr_matrix (n_users, n_tracks), float32
+        Positive plays per (user, track) (a row with ``weight`` w counts w times).
+    played : csr_matrix (n_users, n_tracks), bool
+        Any play at all, positive or not: never sampled as a negative.
+    catalog : DataFrame or None
+        One row per track in ``tracks`` order (missing rows for session-only tracks).
+    has_content : ndarray of bool
+        Which tracks have a catalogue row (content models only score those).
+    """
+
+    users: IdMap
+    tracks: IdMap
+    positives: sp.csr_matrix
+    played: sp.csr_matrix
+    catalog: pd.DataFrame | None = None
+    has_content: np.ndarray = field(default=None)  # type: ignore[assignment]
+    data_cutoff: str | None = None
+    fingerprint: str = ""
+    stats: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.has_content is None:
+            self.has_content = np.zeros(len(self.tracks), dtype=bool)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_tracks(self) -> int:
+        return len(self.tracks)
+
+    def popularity(self) -> np.ndarray:
+        """Number of distinct users with a positive play, per track."""
+        return np.asarray((self.positives > 0).sum(axis=0), dtype=np.float64).ravel()
+
+    @classmethod
+    def from_frames(cls, sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
+                    min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED,
+                    users: IdMap | None = None, tracks: IdMap | None = None) -> Dataset:
+        """Build from canonical frames (see :func:`trackrec.data.loaders.read_sessions`).
+
+        Plays of tracks missing from the catalogue are kept (collaborative models use them) and
+        counted in ``stats['plays_not_in_catalog']``.
+        """
+        pos = positive_mask(sessions, min_ms_played=min_ms_played)
+        if tracks is None:
+            cat_ids = catalog[S.TRACK].to_numpy(dtype=object) if catalog is not None else np.array([], object)
+            tracks = IdMap(cat_ids).add(sessions[S.TRACK].to_numpy(dtype=object))
+        if users is None:
+            users = IdMap.from_values(sessions[S.USER].to_numpy(dtype=object))
+        u = users.get_indexer(sessions[S.USER].to_numpy(dtype=object))
+        t = tracks.get_indexer(sessions[S.TRACK].to_numpy(dtype=object))
+        known = (u >= 0) & (t >= 0)
+        w = sessions[S.WEIGHT].to_numpy(dtype=np.float32) if S.WEIGHT in sessions else np.ones(len(u), np.float32)
+        shape = (len(users), len(tracks))
+        positives = sp.csr_matrix((w[known & pos], (u[known & pos], t[known & pos])), shape=shape,
+                                  dtype=np.float32)
+        positives.sum_duplicates()
+        played = sp.csr_matrix((np.ones(int(known.sum()), dtype=bool), (u[known], t[known])), shape=shape,
+                               dtype=bool)
+        played.sum_duplicates()
+        has_content = np.zeros(len(tracks), dtype=bool)
+        aligned = None
+        if catalog is not None:
+            ci = tracks.get_indexer(catalog[S.TRACK].to_numpy(dtype=object))
+            has_content[ci[ci >= 0]] = True
+            aligned = catalog.set_index(S.TRACK).reindex(pd.Index(tracks.external_ids, name=S.TRACK)).reset_index()
+        times = sessions[S.PLAYED_AT]
+        cutoff = times.max() if times.notna().any() else None
+        in_cat = has_content[t[t >= 0]] if catalog is not None else np.zeros(0, bool)
+        stats = {
+            "plays": int(len(sessions)),
+            "positive_plays": int(pos.sum()),
+            "users": len(users),
+            "tracks": len(tracks),
+            "catalog_tracks": int(has_content.sum()),
+            "plays_not_in_catalog": int((~in_cat).sum()) if catalog is not None else None,
+        }
+        return cls(users=users, tracks=tracks, positives=positives, played=played, catalog=aligned,
+                   has_content=has_content,
+                   data_cutoff=cutoff.isoformat() if cutoff is not None else None,
+                   fingerprint=fingerprint(sessions, catalog), stats=stats)
+
+    def history_matrix(self, user_ids, user_items: dict | None = None) -> tuple[np.ndarray, sp.csr_matrix]:
+        """Rows of positives for ``user_ids`` (``-1`` index and empty row for unknown users).
+
+        ``user_items`` maps a user id to that user's *current* history (track ids, repeats count
+        as plays) and replaces the fit-time row; track ids the model does not know are ignored.
+        """
+        uidx = self.users.get_indexer(list(user_ids))
+        rows = self.positives[np.maximum(uidx, 0)]
+        if (uidx < 0).any():
+            rows = sp.diags((uidx >= 0).astype(np.float32)) @ rows
+        rows = sp.csr_matrix(rows)
+        if user_items:
+            lil = rows.tolil()
+            for i, uid in enumerate(user_ids):
+                if uid in user_items:
+                    t = self.tracks.get_indexer(list(user_items[uid]))
+                    t = t[t >= 0]
+                    vals = np.bincount(t, minlength=self.n_tracks) if len(t) else np.zeros(0)
+                    nz = np.flatnonzero(vals)
+                    lil.rows[i] = nz.tolist()
+                    lil.data[i] = vals[nz].astype(np.float32).tolist()
+            rows = lil.tocsr()
+        return uidx, rows

@@ -1,0 +1,146 @@
+"""Train -> evaluate -> refit: the one training procedure the CLI, the service and the Spark
+engine's local counterpart share.
+
+``train`` fits every strategy on the earlier part of each user's history, measures it on the
+later part (which the models never saw), then (``refit=True``) fits again on all data for
+serving. The metrics, the split and the data cutoff are stored with the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+
+from .data.dataset import Dataset
+from .data import schema as S
+from .evaluation.runner import evaluate_ranking
+from .evaluation.split import split_sessions
+from .exceptions import ModelUnavailableError, TrainingError
+from .models import make_model
+from .models.bundle import ModelBundle
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_STRATEGIES", "fit_models", "train", "evaluate_bundle_on_sessions"]
+
+DEFAULT_STRATEGIES: tuple[str, ...] = ("popularity", "similarity", "affinity-lr", "affinity-lr-concat")
+PRIMARY = "affinity-lr"
+BASELINE = "popularity"
+CLASSIFICATION_KEYS = ("accuracy", "roc_auc", "n_train_pairs", "n_test_pairs")
+
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def fit_models(dataset: Dataset, strategies: Sequence[str], *, params: dict | None = None,
+               random_state: int = 0, progress: Progress = _noop) -> tuple[dict, dict, list[str]]:
+    """Fit each strategy; returns (models, fit seconds, notes on strategies that cannot run)."""
+    params = params or {}
+    models, fit_s, notes = {}, {}, []
+    for name in strategies:
+        progress(f"fitting {name}")
+        p = dict(params.get(name, {}))
+        model = make_model(name, **p)
+        if "random_state" in model.get_params():
+            model.set_params(random_state=random_state)
+        t0 = time.perf_counter()
+        try:
+            model.fit(dataset)
+        except ModelUnavailableError as exc:
+            notes.append(f"{name}: {exc}")
+            log.warning("skipping %s: %s", name, exc)
+            continue
+        fit_s[name] = time.perf_counter() - t0
+        models[name] = model
+    if not models:
+        raise TrainingError("no strategy could be trained: " + "; ".join(notes))
+    return models, fit_s, notes
+
+
+def _summary(per_model: dict, primary: str) -> dict:
+    out = {}
+    main = per_model.get(primary) or next(iter(per_model.values()))
+    out.update({k: v for k, v in main.items()})
+    out["strategy"] = primary if primary in per_model else next(iter(per_model))
+    if BASELINE in per_model:
+        out["baseline"] = {"strategy": BASELINE} | {k: v for k, v in per_model[BASELINE].items()
+                                                    if k not in CLASSIFICATION_KEYS}
+    out["models"] = per_model
+    return out
+
+
+def train(sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
+          strategies: Sequence[str] = DEFAULT_STRATEGIES, params: dict | None = None, refit: bool = True,
+          test_fraction: float = 0.2, random_state: int = 0, min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED,
+          default_strategy: str = PRIMARY, progress: Progress = _noop) -> ModelBundle:
+    """Fit, evaluate on each user's later listens, refit on everything; return the bundle."""
+    progress("splitting each user's history by time")
+    train_s, test_pairs, split_info = split_sessions(sessions, test_fraction=test_fraction,
+                                                     random_state=random_state, min_ms_played=min_ms_played)
+    eval_ds = Dataset.from_frames(train_s, catalog, min_ms_played=min_ms_played)
+    models, fit_s, notes = fit_models(eval_ds, strategies, params=params, random_state=random_state,
+                                      progress=progress)
+    per_model = {}
+    for name, model in models.items():
+        progress(f"evaluating {name} on held-out future listens")
+        m = evaluate_ranking(model, test_pairs)
+        m["fit_s"] = fit_s[name]
+        for key in CLASSIFICATION_KEYS:
+            if key in getattr(model, "metrics_", {}):
+                m[key] = model.metrics_[key]
+        per_model[name] = m
+    primary = default_strategy if default_strategy in models else next(iter(models))
+    metrics = _summary(per_model, primary)
+    metrics["split"] = split_info
+    metrics["notes"] = notes
+    metrics["refit"] = refit
+    if refit:
+        progress("refitting on all data for serving")
+        full_ds = Dataset.from_frames(sessions, catalog, min_ms_played=min_ms_played)
+        models, _, _ = fit_models(full_ds, list(models), params=params, random_state=random_state,
+                                  progress=progress)
+        ds = full_ds
+    else:
+        ds = eval_ds
+    meta = {"data_cutoff": ds.data_cutoff, "data_fingerprint": ds.fingerprint, "data_stats": ds.stats,
+            "min_ms_played": min_ms_played, "random_state": random_state,
+            "params": {n: m.get_params() for n, m in models.items()}}
+    return ModelBundle(dataset=ds, models=models, default_strategy=primary, metrics=metrics, meta=meta)
+
+
+def evaluate_bundle_on_sessions(bundle: ModelBundle, sessions: pd.DataFrame, *,
+                                min_ms_played: float | None = None) -> dict:
+    """Evaluate a saved model on listens newer than the data it was trained on.
+
+    Test pairs: positive plays after the model's data cutoff of tracks the user had not enjoyed
+    in the training data. Returns metrics in the same shape as training's.
+    """
+    from .data.dataset import positive_mask
+    cutoff = bundle.dataset.data_cutoff
+    mms = bundle.meta.get("min_ms_played", S.DEFAULT_MIN_MS_PLAYED) if min_ms_played is None else min_ms_played
+    s = sessions[positive_mask(sessions, min_ms_played=mms)]
+    if cutoff is not None and s[S.PLAYED_AT].notna().any():
+        s = s[s[S.PLAYED_AT] > pd.Timestamp(cutoff)]
+    pairs = s[[S.USER, S.TRACK]].drop_duplicates()
+    ds = bundle.dataset
+    u = ds.users.get_indexer(pairs[S.USER].to_numpy(dtype=object))
+    t = ds.tracks.get_indexer(pairs[S.TRACK].to_numpy(dtype=object))
+    seen = (u >= 0) & (t >= 0)
+    seen[seen] = ds.positives[u[seen], t[seen]].A1 > 0
+    pairs = pairs[~seen]
+    if len(pairs) == 0:
+        raise TrainingError(f"no new listens after the model's data cutoff ({cutoff}) to evaluate on")
+    per_model = {name: evaluate_ranking(m, pairs) for name, m in bundle.models.items()}
+    out = _summary(per_model, bundle.default_strategy)
+    out["split"] = {"kind": "newer-than-cutoff", "cutoff": cutoff, "test_pairs": int(len(pairs)),
+                    "test_users": int(pairs[S.USER].nunique())}
+    for key in CLASSIFICATION_KEYS:  # classification figures stay those measured at training
+        if key in bundle.metrics:
+            out[key] = bundle.metrics[key]
+    return out
