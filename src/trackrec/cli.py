@@ -35,6 +35,10 @@ ModelOpt = Annotated[Optional[Path], typer.Option("--model", "-m", help="Model v
 SessionsOpt = Annotated[Optional[Path], typer.Option("--sessions", help="Sessions CSV/TSV/Parquet (default: WORKDIR/data/sessions.*).")]
 CatalogOpt = Annotated[Optional[Path], typer.Option("--catalog", help="Catalogue CSV/Parquet (default: WORKDIR/data/catalog.*).")]
 BadRowsOpt = Annotated[str, typer.Option("--on-bad-rows", help="skip: drop and report bad rows; error: stop at the first.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="local (default) or spark (needs pip install 'trackrec\\[spark]').")]
+SparkMasterOpt = Annotated[Optional[str], typer.Option("--spark-master", help="Spark master URL (default local[*]).")]
+SparkConfOpt = Annotated[Optional[list[str]], typer.Option("--spark-conf", help="Extra Spark setting KEY=VALUE (repeatable), e.g. spark.executor.memory=8g.")]
+SparkConfigFileOpt = Annotated[Optional[Path], typer.Option("--spark-config", help="TOML/JSON file of Spark settings.")]
 StrategyOpt = Annotated[Optional[str], typer.Option("--strategy", "-s", help="Model name: " + ", ".join(S.MODEL_NAMES) + " (default: the model's default).")]
 
 DEFAULT_WORKDIR = Path("trackrec-work")
@@ -101,6 +105,17 @@ def _load_inputs(workdir: Path, sessions: Path | None, catalog: Path | None, on_
                           f"not in the catalogue (kept for collaborative models; content models skip them)",
                           highlight=False, soft_wrap=True)
     return sess, cat
+
+
+def _spark(command: str, options: dict, master, conf, config_file, quiet) -> dict:
+    """Run a command on the Spark engine (trackrec.engines.spark.cli_bridge)."""
+    try:
+        from .engines.spark import cli_bridge
+    except ImportError as exc:
+        _fail(f"--engine spark needs PySpark: pip install 'trackrec[spark]' ({exc})")
+    settings = cli_bridge.spark_settings(master=master, conf=conf or [], config_file=config_file,
+                                         workdir=options["workdir"])
+    return cli_bridge.run(command, options, settings=settings, quiet=quiet)
 
 
 def _metrics_table(metrics: dict, title: str) -> Table:
@@ -183,13 +198,23 @@ def train(
     refit: Annotated[bool, typer.Option("--refit/--no-refit", help="Refit on all data after evaluation (--no-refit keeps the evaluation model).")] = True,
     seed: Annotated[int, typer.Option(help="Random seed (negative sampling, splits).")] = 0,
     on_bad_rows: BadRowsOpt = "skip",
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
+    spark_config: SparkConfigFileOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ):
     """Train, evaluate on each user's later listens, refit, and save a new model version.
 
     Example: trackrec train --workdir demo --json
+    Example (Spark): trackrec train --workdir demo --engine spark --json
     """
+    if engine == "spark":
+        with _errors():
+            result = _spark("train", dict(workdir=workdir, sessions=sessions, catalog=catalog, strategies=strategies, refit=refit, seed=seed, on_bad_rows=on_bad_rows), spark_master, spark_conf, spark_config, quiet)
+        _print_json(result) if json_out else out.print(result.get("summary", json.dumps(result, indent=2, default=str)))
+        return
     with _errors():
         bundle, version = _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategies)
     m = bundle.metrics | {"version": version, "model_path": str(Path(workdir) / "models" / version)}
@@ -206,6 +231,10 @@ def evaluate(
     model: ModelOpt = None,
     sessions: Annotated[Optional[Path], typer.Option("--sessions", help="Sessions newer than the model's data cutoff to evaluate on.")] = None,
     on_bad_rows: BadRowsOpt = "skip",
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
+    spark_config: SparkConfigFileOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ):
@@ -213,6 +242,11 @@ def evaluate(
 
     Example: trackrec evaluate --workdir demo --json
     """
+    if engine == "spark":
+        with _errors():
+            result = _spark("evaluate", dict(workdir=workdir, model=model, sessions=sessions, on_bad_rows=on_bad_rows), spark_master, spark_conf, spark_config, quiet)
+        _print_json(result) if json_out else out.print(result.get("summary", json.dumps(result, indent=2, default=str)))
+        return
     from .data.loaders import read_sessions
     from .persistence import load_bundle, resolve_model_path
     from .pipeline import evaluate_bundle_on_sessions
@@ -273,13 +307,23 @@ def batch_recommend(
     strategy: StrategyOpt = None,
     workdir: WorkdirOpt = DEFAULT_WORKDIR,
     model: ModelOpt = None,
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
+    spark_config: SparkConfigFileOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ):
     """Top-k for every user of the model, long format (user_id, rank, track_id, score, cold_start).
 
     Example: trackrec batch-recommend --workdir demo --out recs.parquet -k 20
+    Example (Spark, writes a Parquet folder): trackrec batch-recommend --workdir demo --engine spark --out recs.parquet
     """
+    if engine == "spark":
+        with _errors():
+            result = _spark("batch-recommend", dict(workdir=workdir, model=model, out=out_path, k=k, strategy=strategy), spark_master, spark_conf, spark_config, quiet)
+        _print_json(result) if json_out else out.print(result.get("summary", json.dumps(result, indent=2, default=str)))
+        return
     from .api import generate_batch_recommendations
     from .persistence import load_bundle, resolve_model_path
     with _errors():
@@ -346,6 +390,22 @@ def _main(version: Annotated[bool, typer.Option("--version", help="Print the ver
     if version:
         out.print(f"trackrec {__version__}")
         raise typer.Exit()
+
+
+def _register_extensions() -> None:
+    """Commands contributed by other stages (service, benchmark) register themselves here."""
+    import importlib
+    for mod in ("trackrec.service.commands", "trackrec.evaluation.commands"):
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+            continue
+        module.register(app)
+
+
+_register_extensions()
 
 
 def main() -> None:

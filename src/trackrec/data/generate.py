@@ -135,7 +135,7 @@ _GENRE_CONC = 3.0      # Dirichlet concentration of genre tastes (small: 1-3 fav
 _MOOD_CONC = 0.4       # Dirichlet concentration (per mood) of mood tastes
 _ENERGY_SD = 0.15      # width of the preferred-energy window
 _EXPLORE = 0.06        # share of new plays picked by popularity alone
-_REPLAY_BETA = (4.0, 30.0)  # Beta prior of a user's explicit replay probability
+_REPLAY_BETA = (4.0, 26.0)  # Beta prior of a user's explicit replay probability
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -288,6 +288,9 @@ def _sample_taste(rng: np.random.Generator, counts: np.ndarray, log_g: np.ndarra
     genre, mood, energy = truth["genre"], truth["mood"], truth["energy"]
     log_pop = _POP_EXPONENT * np.log(truth["popularity"])
     n_users, n_tracks = len(counts), len(genre)
+    n_moods = log_m.shape[1]
+    cell = genre * n_moods + mood                              # (genre, mood) cell of each track
+    log_gm = (log_g[:, :, None] + log_m[:, None, :]).reshape(n_users, -1)
     rows_per_chunk = max(1, max_block // n_tracks)
     out = np.empty(int(counts.sum()), dtype=np.int64)
     pos = 0
@@ -299,8 +302,7 @@ def _sample_taste(rng: np.random.Generator, counts: np.ndarray, log_g: np.ndarra
         if total == 0:
             continue
         rows = hi - lo
-        w = log_g[lo:hi][:, genre]
-        w += log_m[lo:hi][:, mood]
+        w = np.take(log_gm[lo:hi], cell, axis=1)              # C-contiguous rows x tracks block
         d = energy[None, :] - e_user[lo:hi, None]
         d *= d
         d *= inv_two_var
