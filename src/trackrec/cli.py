@@ -395,7 +395,7 @@ def _main(version: Annotated[bool, typer.Option("--version", help="Print the ver
 def _register_extensions() -> None:
     """Commands contributed by other stages (service, benchmark) register themselves here."""
     import importlib
-    for mod in ("trackrec.service.commands", "trackrec.evaluation.commands"):
+    for mod in ("trackrec.data.commands", "trackrec.service.commands", "trackrec.evaluation.commands"):
         try:
             module = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

@@ -16,10 +16,13 @@ from .idmap import IdMap
 def positive_mask(sessions: pd.DataFrame, *, min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED,
                   skips_are_negative: bool = True) -> np.ndarray:
     """Plays that count as "the user enjoyed it": at least ``min_ms_played`` ms (unknown length
-    counts) and not skipped."""
-    ms = sessions[S.MS_PLAYED].to_numpy(dtype=float)
-    ok = np.isnan(ms) | (ms >= min_ms_played)
-    if skips_are_negative:
+    counts) and not skipped. A frame without ``ms_played`` / ``skipped`` columns counts every play."""
+    if S.MS_PLAYED in sessions.columns:
+        ms = sessions[S.MS_PLAYED].to_numpy(dtype=float)
+        ok = np.isnan(ms) | (ms >= min_ms_played)
+    else:
+        ok = np.ones(len(sessions), dtype=bool)
+    if skips_are_negative and S.SKIPPED in sessions.columns:
         ok &= ~sessions[S.SKIPPED].to_numpy(dtype=bool)
     return ok
 
@@ -61,6 +64,9 @@ class Dataset:
     data_cutoff: str | None = None
     fingerprint: str = ""
     stats: dict = field(default_factory=dict)
+    #: First positive play per stored (user, track) of ``positives`` (epoch seconds, aligned with
+    #: ``positives.data``; NaN when unknown). Used to carve time-respecting validation splits.
+    first_played: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.has_content is None:
@@ -80,14 +86,14 @@ class Dataset:
 
     @classmethod
     def from_frames(cls, sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
-                    min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED,
+                    min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED, skips_are_negative: bool = True,
                     users: IdMap | None = None, tracks: IdMap | None = None) -> Dataset:
         """Build from canonical frames (see :func:`trackrec.data.loaders.read_sessions`).
 
         Plays of tracks missing from the catalogue are kept (collaborative models use them) and
         counted in ``stats['plays_not_in_catalog']``.
         """
-        pos = positive_mask(sessions, min_ms_played=min_ms_played)
+        pos = positive_mask(sessions, min_ms_played=min_ms_played, skips_are_negative=skips_are_negative)
         if tracks is None:
             cat_ids = catalog[S.TRACK].to_numpy(dtype=object) if catalog is not None else np.array([], object)
             tracks = IdMap(cat_ids).add(sessions[S.TRACK].to_numpy(dtype=object))
@@ -98,9 +104,15 @@ class Dataset:
         known = (u >= 0) & (t >= 0)
         w = sessions[S.WEIGHT].to_numpy(dtype=np.float32) if S.WEIGHT in sessions else np.ones(len(u), np.float32)
         shape = (len(users), len(tracks))
-        positives = sp.csr_matrix((w[known & pos], (u[known & pos], t[known & pos])), shape=shape,
-                                  dtype=np.float32)
+        kp = known & pos
+        positives = sp.csr_matrix((w[kp], (u[kp], t[kp])), shape=shape, dtype=np.float32)
         positives.sum_duplicates()
+        first_played = None
+        times = sessions[S.PLAYED_AT]
+        if len(positives.data) and times.notna().all():
+            secs = (times.astype("int64").to_numpy()[kp] / 1e9)
+            first = pd.DataFrame({"u": u[kp], "t": t[kp], "s": secs}).groupby(["u", "t"], sort=True)["s"].min()
+            first_played = first.to_numpy()  # (u, t) sorted = CSR order of the canonical matrix
         played = sp.csr_matrix((np.ones(int(known.sum()), dtype=bool), (u[known], t[known])), shape=shape,
                                dtype=bool)
         played.sum_duplicates()
@@ -110,7 +122,6 @@ class Dataset:
             ci = tracks.get_indexer(catalog[S.TRACK].to_numpy(dtype=object))
             has_content[ci[ci >= 0]] = True
             aligned = catalog.set_index(S.TRACK).reindex(pd.Index(tracks.external_ids, name=S.TRACK)).reset_index()
-        times = sessions[S.PLAYED_AT]
         cutoff = times.max() if times.notna().any() else None
         in_cat = has_content[t[t >= 0]] if catalog is not None else np.zeros(0, bool)
         stats = {
@@ -124,7 +135,14 @@ class Dataset:
         return cls(users=users, tracks=tracks, positives=positives, played=played, catalog=aligned,
                    has_content=has_content,
                    data_cutoff=cutoff.isoformat() if cutoff is not None else None,
-                   fingerprint=fingerprint(sessions, catalog), stats=stats)
+                   fingerprint=fingerprint(sessions, catalog), stats=stats, first_played=first_played)
+
+    def with_positives(self, positives: sp.csr_matrix, first_played: np.ndarray | None = None) -> Dataset:
+        """The same users, tracks and catalogue with other positives (e.g. a validation split)."""
+        return Dataset(users=self.users, tracks=self.tracks, positives=sp.csr_matrix(positives),
+                       played=self.played, catalog=self.catalog, has_content=self.has_content,
+                       data_cutoff=self.data_cutoff, fingerprint=self.fingerprint, stats=self.stats,
+                       first_played=first_played)
 
     def history_matrix(self, user_ids, user_items: dict | None = None) -> tuple[np.ndarray, sp.csr_matrix]:
         """Rows of positives for ``user_ids`` (``-1`` index and empty row for unknown users).
@@ -139,8 +157,10 @@ class Dataset:
         rows = sp.csr_matrix(rows)
         if user_items:
             lil = rows.tolil()
+            uidx = uidx.copy()
             for i, uid in enumerate(user_ids):
                 if uid in user_items:
+                    uidx[i] = -1  # the history is the caller's now: models recompute from it
                     t = self.tracks.get_indexer(list(user_items[uid]))
                     t = t[t >= 0]
                     vals = np.bincount(t, minlength=self.n_tracks) if len(t) else np.zeros(0)

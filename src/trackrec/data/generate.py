@@ -6,7 +6,8 @@ The world has hidden structure that recommenders can learn:
   drive the audio features (tempo, energy, valence, danceability, acousticness), and a
   Zipf-like latent popularity makes a few tracks very popular and most of them rare.
 * **Users** have a hidden, stationary taste: a Dirichlet preference over genres (most users love
-  one to three), a preference over moods and a preferred energy level. A new play picks track
+  one to three), a preference over moods and a preferred sound (a point in energy x valence x
+  acousticness, near what their genres and moods sound like). A new play picks track
   ``t`` with probability proportional to ``popularity(t) * exp(taste_match(u, t))``, so taste
   dominates within a user's genres while popularity still matters. A small share of plays
   explores popular tracks regardless of taste.
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["GENRES", "MOODS", "MIN_PLAYS_PER_USER", "generate_world", "write_world"]
+__all__ = ["GENRES", "MIN_PLAYS_PER_USER", "MOODS", "generate_world", "write_world"]
 
 #: Minimum number of plays every generated user has.
 MIN_PLAYS_PER_USER = 20
@@ -129,13 +130,14 @@ _BAND_SUFFIX = np.array([
 _MS_PER_DAY = 86_400_000
 # Behaviour knobs (tuned so content, collaborative and popularity signals all matter, with
 # taste clearly ahead of popularity).
-_ZIPF = 1.0            # exponent of the latent track popularity (rank + 3) ** -_ZIPF
-_POP_EXPONENT = 0.7    # weight of log-popularity in a taste-driven choice
+_ZIPF = 1.05           # exponent of the latent track popularity (rank + 3) ** -_ZIPF
+_POP_EXPONENT = 0.5    # weight of log-popularity in a taste-driven choice
 _GENRE_CONC = 3.0      # Dirichlet concentration of genre tastes (small: 1-3 favourite genres)
 _MOOD_CONC = 0.4       # Dirichlet concentration (per mood) of mood tastes
-_ENERGY_SD = 0.15      # width of the preferred-energy window
+_SOUND_SD = 0.16       # width of the preferred (energy, valence, acousticness) window
 _EXPLORE = 0.06        # share of new plays picked by popularity alone
-_REPLAY_BETA = (4.0, 26.0)  # Beta prior of a user's explicit replay probability
+_ACTIVITY_SIGMA = 1.0  # log-normal spread of user activity (long tail of heavy users)
+_REPLAY_BETA = (2.0, 30.0)  # Beta prior of a user's explicit replay probability
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -175,9 +177,9 @@ def _artist_names(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _make_catalog(rng: np.random.Generator, n_tracks: int) -> tuple[pd.DataFrame, dict]:
-    """Build the catalogue and the hidden per-track truth (genre, mood, energy, popularity)."""
+    """Build the catalogue and the hidden per-track truth (genre, mood, sound, popularity)."""
     n_genres, n_moods = len(GENRES), len(MOODS)
-    n_artists = max(1, int(round(n_tracks / 8)))
+    n_artists = max(1, round(n_tracks / 8))
 
     # Artists: home genre, popularity, career start, size (number of tracks, long-tailed).
     artist_genre = rng.choice(n_genres, size=n_artists, p=_GENRE_SHARE)
@@ -264,20 +266,28 @@ def _make_catalog(rng: np.random.Generator, n_tracks: int) -> tuple[pd.DataFrame
         "explicit": explicit,
         "year": album_year[album_code],
     })
-    truth = {"genre": genre, "mood": mood, "energy": energy, "popularity": popularity,
+    truth = {"genre": genre, "mood": mood, "sound": np.column_stack([energy, valence, acousticness]),
+             "popularity": popularity,
              "duration_ms": duration_ms, "track_ids": track_ids}
     return catalog, truth
 
 
+def _cell_sound() -> np.ndarray:
+    """Typical (energy, valence, acousticness) of each genre x mood cell, shape (12 * 7, 3)."""
+    cols = [(5, 0), (6, 1), (8, 3)]
+    out = [_sigmoid(_logit(_GENRE_TABLE[:, gc])[:, None] + _MOOD_SHIFT[None, :, mc]).ravel() for gc, mc in cols]
+    return np.column_stack(out)
+
+
 def _plays_per_user(rng: np.random.Generator, n_users: int, n_plays: int) -> np.ndarray:
     """Long-tailed activity summing to ``n_plays``, at least ``MIN_PLAYS_PER_USER`` each."""
-    weights = rng.lognormal(0.0, 1.1, size=n_users)
+    weights = rng.lognormal(0.0, _ACTIVITY_SIGMA, size=n_users)
     extra = n_plays - MIN_PLAYS_PER_USER * n_users
     return MIN_PLAYS_PER_USER + rng.multinomial(extra, weights / weights.sum())
 
 
 def _sample_taste(rng: np.random.Generator, counts: np.ndarray, log_g: np.ndarray, log_m: np.ndarray,
-                  e_user: np.ndarray, truth: dict, energy_sd: float,
+                  sound_user: np.ndarray, truth: dict, sound_sd: float,
                   max_block: int = 4_000_000) -> np.ndarray:
     """Draw ``counts[u]`` tracks per user from ``p(t|u) ∝ pop(t) * exp(taste_match(u, t))``.
 
@@ -285,7 +295,7 @@ def _sample_taste(rng: np.random.Generator, counts: np.ndarray, log_g: np.ndarra
     cells; within a chunk every row's cumulative distribution is shifted by its row number so a
     single ``searchsorted`` serves all users. Returns the drawn track indices, user-major.
     """
-    genre, mood, energy = truth["genre"], truth["mood"], truth["energy"]
+    genre, mood, sound = truth["genre"], truth["mood"], truth["sound"]
     log_pop = _POP_EXPONENT * np.log(truth["popularity"])
     n_users, n_tracks = len(counts), len(genre)
     n_moods = log_m.shape[1]
@@ -294,7 +304,10 @@ def _sample_taste(rng: np.random.Generator, counts: np.ndarray, log_g: np.ndarra
     rows_per_chunk = max(1, max_block // n_tracks)
     out = np.empty(int(counts.sum()), dtype=np.int64)
     pos = 0
-    inv_two_var = 1.0 / (2.0 * energy_sd ** 2)
+    inv_two_var = 1.0 / (2.0 * sound_sd ** 2)
+    # -|x_t - p_u|^2 / (2 sd^2) = (2 p_u.x_t - |x_t|^2 - |p_u|^2) / (2 sd^2); the last term is per row.
+    base = log_pop - inv_two_var * (sound ** 2).sum(axis=1)
+    sound_t = (2.0 * inv_two_var) * sound.T
     for lo in range(0, n_users, rows_per_chunk):
         hi = min(n_users, lo + rows_per_chunk)
         c = counts[lo:hi]
@@ -303,12 +316,8 @@ def _sample_taste(rng: np.random.Generator, counts: np.ndarray, log_g: np.ndarra
             continue
         rows = hi - lo
         w = np.take(log_gm[lo:hi], cell, axis=1)              # C-contiguous rows x tracks block
-        d = energy[None, :] - e_user[lo:hi, None]
-        d *= d
-        d *= inv_two_var
-        w -= d
-        del d
-        w += log_pop[None, :]
+        w += sound_user[lo:hi] @ sound_t
+        w += base[None, :]
         w -= w.max(axis=1, keepdims=True)
         np.exp(w, out=w)
         np.cumsum(w, axis=1, out=w)
@@ -360,16 +369,18 @@ def generate_world(n_users: int = 600, n_tracks: int = 3000, n_plays: int = 120_
 
     rng = np.random.default_rng(random_state)
     catalog, truth = _make_catalog(rng, n_tracks)
-    genre, mood, energy = truth["genre"], truth["mood"], truth["energy"]
-    n_genres, n_moods = len(GENRES), len(MOODS)
+    genre, mood = truth["genre"], truth["mood"]
+    n_moods = len(MOODS)
 
     # Hidden tastes.
     gp = rng.dirichlet(_GENRE_CONC * _GENRE_SHARE, size=n_users)
     gp = 0.96 * gp + 0.04 * _GENRE_SHARE
     mp = rng.dirichlet(np.full(n_moods, _MOOD_CONC), size=n_users)
     mp = 0.9 * mp + 0.1 / n_moods
-    e_user = np.clip(gp @ _GENRE_TABLE[:, 5] + rng.normal(0.0, 0.12, size=n_users), 0.05, 0.95)
-    energy_sd = _ENERGY_SD
+    # Preferred sound (energy, valence, acousticness): the taste-weighted average of the
+    # genre x mood cells' typical sound, moved a little by personal preference.
+    cell_w = (gp[:, :, None] * mp[:, None, :]).reshape(n_users, -1)
+    sound_user = np.clip(cell_w @ _cell_sound() + rng.normal(0.0, 0.08, size=(n_users, 3)), 0.03, 0.97)
     g_rel = gp / gp.max(axis=1, keepdims=True)
     m_rel = mp / mp.max(axis=1, keepdims=True)
 
@@ -399,14 +410,15 @@ def generate_world(n_users: int = 600, n_tracks: int = 3000, n_plays: int = 120_
     taste = fresh & ~explore
     track = np.zeros(n_plays, dtype=np.int64)
     taste_counts = np.bincount(user[taste], minlength=n_users)
-    track[taste] = _sample_taste(rng, taste_counts, np.log(gp), np.log(mp), e_user, truth, energy_sd)
+    track[taste] = _sample_taste(rng, taste_counts, np.log(gp), np.log(mp), sound_user, truth, _SOUND_SD)
     pop_cdf = np.cumsum(truth["popularity"])
     track[explore] = np.minimum(np.searchsorted(pop_cdf, rng.random(int(explore.sum())) * pop_cdf[-1], side="right"),
                                 n_tracks - 1)
     track = track[src]
 
     # Skips and listening time.
-    closeness = np.exp(-0.5 * ((energy[track] - e_user[user]) / 0.25) ** 2)
+    dist2 = ((truth["sound"][track] - sound_user[user]) ** 2).sum(axis=1)
+    closeness = np.exp(-0.5 * dist2 / (1.5 * _SOUND_SD) ** 2)
     match = 0.5 * g_rel[user, genre[track]] + 0.25 * m_rel[user, mood[track]] + 0.25 * closeness
     skip_p = np.clip(0.5 - 0.42 * match + skip_shift[user], 0.02, 0.95)
     skipped = rng.random(n_plays) < skip_p

@@ -8,6 +8,8 @@ The fitted state is plain lists and floats, so a saved model needs no pickle.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -65,7 +67,8 @@ class TrackEncoder(TransformerMixin, BaseEstimator):
             self.categories_[c] = sorted(labels.unique().tolist())
         self.numeric_ = nums
         x = catalog[nums].to_numpy(dtype=np.float64) if nums else np.zeros((len(catalog), 0))
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: median 0 below
             med = np.nanmedian(x, axis=0) if len(x) else np.zeros(len(nums))
         med = np.where(np.isnan(med), 0.0, med)
         x = np.where(np.isnan(x), med, x)

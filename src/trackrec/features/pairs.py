@@ -85,7 +85,8 @@ def sample_negatives(excluded: sp.csr_matrix, users: np.ndarray, candidates: np.
             draw = candidates[np.searchsorted(p, rng.random(len(todo)), side="right").clip(0, len(candidates) - 1)]
         keys = users[todo].astype(np.int64) * n_tracks + draw
         pos = np.searchsorted(ex_keys, keys)
-        hit = (pos < len(ex_keys)) & (ex_keys[np.minimum(pos, len(ex_keys) - 1)] == keys)
+        hit = ((pos < len(ex_keys)) & (ex_keys[np.minimum(pos, len(ex_keys) - 1)] == keys)
+               if len(ex_keys) else np.zeros(len(keys), dtype=bool))
         out[todo[~hit]] = draw[~hit]
         todo = todo[hit]
     keep = np.ones(len(users), dtype=bool)

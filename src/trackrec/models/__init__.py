@@ -7,6 +7,9 @@ name                   model
 ``similarity``         :class:`SimilarityRecommender` (cosine profile <-> embedding)
 ``affinity-lr``        :class:`AffinityLR` (personal logistic regression)
 ``affinity-lr-concat`` :class:`AffinityLRConcat` (textbook model, for comparison)
+``ease``               :class:`EASE` (closed-form item-item, Steck 2019)
+``ials``               :class:`IALS` (implicit ALS through ``implicit``)
+``affinity-ranker``    :class:`AffinityRanker` (generators + logistic-regression ranker)
 =====================  ==========================================================
 """
 
@@ -14,17 +17,22 @@ from __future__ import annotations
 
 from .affinity import AffinityLR, AffinityLRConcat
 from .base import Recommendation, Recommender
+from .collaborative import EASE, IALS
 from .content import SimilarityRecommender
 from .popularity import PopularityRecommender
+from .ranker import AffinityRanker
 
 __all__ = ["Recommendation", "Recommender", "PopularityRecommender", "SimilarityRecommender",
-           "AffinityLR", "AffinityLRConcat", "MODELS", "make_model", "register_model"]
+           "AffinityLR", "AffinityLRConcat", "EASE", "IALS", "AffinityRanker", "MODELS", "make_model", "register_model"]
 
 MODELS: dict[str, type[Recommender]] = {
     "popularity": PopularityRecommender,
     "similarity": SimilarityRecommender,
     "affinity-lr": AffinityLR,
     "affinity-lr-concat": AffinityLRConcat,
+    "ease": EASE,
+    "ials": IALS,
+    "affinity-ranker": AffinityRanker,
 }
 
 

@@ -160,8 +160,9 @@ class Recommender(BaseEstimator):
             ext = ds.tracks.external_ids
             for i, uid in enumerate(chunk):
                 ok = np.isfinite(vals[i])
-                out.append(Recommendation(uid, ext[idx[i][ok]], self._output_scores(vals[i][ok]).astype(float),
-                                          bool(cold[i])))
+                # cold-start rows hold popularity shares, not model scores: report them as they are
+                sc = vals[i][ok] if cold[i] else self._output_scores(vals[i][ok])
+                out.append(Recommendation(uid, ext[idx[i][ok]], np.asarray(sc).astype(float), bool(cold[i])))
         return out[0] if single else out
 
     def _top_k_block(self, uidx, hist, k, mask, exclude_listened):
@@ -192,11 +193,12 @@ class Recommender(BaseEstimator):
             idx, vals, cold = self._top_k_block(uidx, hist, k, mask, exclude_listened)
             ok = np.isfinite(vals)
             n_per = ok.sum(axis=1)
+            cold_rows = np.repeat(cold, n_per)
             frames.append(pd.DataFrame({
                 "user_id": np.repeat(np.asarray(chunk, dtype=object), n_per),
                 "rank": (np.cumsum(ok, axis=1))[ok].astype(np.int32),
                 "track_id": ds.tracks.external_ids[idx[ok]],
-                "score": self._output_scores(vals[ok]).astype(np.float64),
+                "score": np.where(cold_rows, vals[ok], self._output_scores(vals[ok])).astype(np.float64),
                 "cold_start": np.repeat(cold, n_per),
             }))
             if progress is not None:
