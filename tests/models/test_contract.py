@@ -20,7 +20,9 @@ from trackrec.persistence import load_bundle, save_bundle
 NAMES = sorted(MODELS)
 NON_PERSONAL = {"popularity"}
 #: Parameters some models need to learn anything from twenty-odd plays (defaults suit real data).
-TINY_PARAMS = {"affinity-ranker": {"val_fraction": 0.5}}
+_SMALL_ALS = {"factors": 8, "iterations": 5}
+TINY_PARAMS = {"ials": _SMALL_ALS,
+               "affinity-ranker": {"val_fraction": 0.5, "generator_params": {"ials": _SMALL_ALS}}}
 USERS = ["007", "7", "alice", "bob", "carol"]
 
 

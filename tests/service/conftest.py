@@ -21,7 +21,8 @@ def base_workdir(tmp_path_factory, svc_world):
     from trackrec.service.bootstrap import init_workdir
     catalog, sessions = svc_world
     wd = tmp_path_factory.mktemp("svc") / "work"
-    res = init_workdir(wd, sessions=sessions, catalog=catalog, admin_key=ADMIN_KEY, demo_users=4)
+    res = init_workdir(wd, sessions=sessions, catalog=catalog, admin_key=ADMIN_KEY, demo_users=4,
+                       train_params={"refit": False})  # half the training time; serving is the same
     return wd, res
 
 
@@ -48,3 +49,72 @@ def svc(base_workdir):
     app = create_app(wd)
     with TestClient(app) as client:
         yield client, app, res
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``uvicorn`` running the service in a child process on a loopback port."""
+
+    def __init__(self, workdir, port: int | None = None, workers: int = 1):
+        self.workdir, self.port, self.workers = workdir, port or free_port(), workers
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self, timeout: float = 90.0) -> ServerProcess:
+        import os
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+        env = dict(os.environ, TRACKREC_WORKDIR=str(self.workdir), TRACKREC_LOG_LEVEL="WARNING")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "trackrec.service.app:create_app_from_env", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), "--no-access-log",
+             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited: " + self.proc.stderr.read().decode()[-2000:])
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not become ready within {timeout}s")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no flushing."""
+        import signal
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except Exception:  # noqa: BLE001
+                self.kill()
+
+
+@pytest.fixture()
+def server_factory():
+    started = []
+
+    def make(workdir, **kw) -> ServerProcess:
+        s = ServerProcess(workdir, **kw)
+        started.append(s)
+        return s
+    yield make
+    for s in started:
+        s.stop()

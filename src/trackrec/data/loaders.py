@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +76,21 @@ def _unescape_sep(sep: str | None) -> str | None:
     return {"\\t": "\t", "tab": "\t", "\\s+": r"\s+", " ": r"\s+"}.get(sep, sep)
 
 
+def _first_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
+    """(1-based line, byte offset in the file) of the first byte ``encoding`` cannot decode."""
+    import codecs
+    dec = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with open(path, "rb") as f:
+        for i, line in enumerate(f, 1):
+            try:
+                dec.decode(line)
+            except UnicodeDecodeError as exc:
+                return i, offset + exc.start
+            offset += len(line)
+    return None
+
+
 def read_table(path: str | Path, *, sep: str | None = None, header: bool = True,
                columns: list[str] | None = None, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV/TSV/Parquet file with every column as strings (ids never become floats).
@@ -106,14 +122,22 @@ def read_table(path: str | Path, *, sep: str | None = None, header: bool = True,
         sep = _unescape_sep(sep)
         if header is False and not columns:
             raise DataError("--no-header needs --columns to name the file's columns", path=str(path))
+        # Multi-character separators (e.g. MovieLens' "::") need the python engine, which reads
+        # them as regular expressions: escape them (only the whitespace run stays a regex).
+        multi = len(sep) > 1
         try:
-            df = pd.read_csv(path, sep=sep, header=0 if header else None, dtype=str,
+            df = pd.read_csv(path, sep=re.escape(sep) if multi and sep != r"\s+" else sep,
+                             header=0 if header else None, dtype=str,
                              keep_default_na=False, na_values=[""], encoding=encoding,
-                             engine="python" if sep == r"\s+" else "c",
+                             engine="python" if multi else "c",
                              quoting=csv.QUOTE_MINIMAL, skipinitialspace=False)
+        except LookupError:
+            raise DataError(f"unknown encoding {encoding!r}", path=str(path)) from None
         except UnicodeDecodeError as exc:
-            raise DataError(f"not valid {encoding} text (byte {exc.start}); pass the file's encoding",
-                            path=str(path)) from None
+            where = _first_undecodable(path, encoding)  # pandas' offset is relative to a chunk
+            line, byte = where if where else (None, exc.start)
+            raise DataError(f"not valid {encoding} text (byte {byte}); pass the file's encoding",
+                            path=str(path), line=line) from None
         except pd.errors.EmptyDataError:
             raise DataError("file is empty", path=str(path)) from None
         except pd.errors.ParserError as exc:

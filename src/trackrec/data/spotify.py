@@ -26,7 +26,6 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +210,8 @@ def read_spotify_history(paths) -> pd.DataFrame:
                         index=df.index, dtype=object)
     df[S.SKIPPED] = sk
     df = df[~drop]
-    key = pd.DataFrame({"ts": df[TS], "u": df[URI].fillna(""), "a": df[ARTIST_NAME].map(normalise_text),
+    key = pd.DataFrame({"ts": df[TS], "who": df["username"].map(lambda v: v if isinstance(v, str) else ""),
+                        "u": df[URI].fillna(""), "a": df[ARTIST_NAME].map(normalise_text),
                         "t": df[TRACK_NAME].map(normalise_text), "m": df[MS]})
     dup = key.duplicated().to_numpy()
     count(R_DUP, int(dup.sum()))

@@ -37,9 +37,12 @@ def split_sessions(sessions: pd.DataFrame, *, test_fraction: float = 0.2, random
         is_test = rank >= n - n_test
         test = first[is_test]
         cutoff = test.groupby(S.USER)[S.PLAYED_AT].min()
-        user_cut = sessions[S.USER].map(cutoff)
-        keep = user_cut.isna() | (sessions[S.PLAYED_AT] < user_cut)
-        train = sessions[keep.to_numpy()].reset_index(drop=True)
+        if len(cutoff):
+            user_cut = sessions[S.USER].map(cutoff)
+            keep = (user_cut.isna() | (sessions[S.PLAYED_AT] < user_cut)).to_numpy()
+        else:  # nobody has enough tracks for a test part (mapping an empty Series fails on pandas 3)
+            keep = np.ones(len(sessions), dtype=bool)
+        train = sessions[keep].reset_index(drop=True)
         test_pairs = test[[S.USER, S.TRACK]].reset_index(drop=True)
         info = {"kind": "per-user-time", "test_fraction": test_fraction,
                 "train_cutoff_max": train[S.PLAYED_AT].max().isoformat() if len(train) else None}

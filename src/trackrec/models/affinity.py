@@ -120,20 +120,20 @@ class AffinityLR(ContentRecommender):
         else:
             self._wx, self._wc = np.zeros(d), 0.0
         emb = self.embeddings_
-        self._M = np.ascontiguousarray(np.hstack([emb, _normalise(emb)]).T, dtype=np.float32)
+        ones = np.ones((len(emb), 1), np.float32)  # carries the per-user constant through the product
+        self._M = np.ascontiguousarray(np.hstack([emb, _normalise(emb), ones]).T, dtype=np.float32)
 
     def feature_names(self) -> list[str]:
         return feature_names(self.encoder_.feature_names_, self.feature_set)
 
     def _user_weights(self, profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-user rows A such that ``A @ self._M`` is the logit of every track."""
         a = self._wt[None, :] + profiles * self._wx[None, :]
-        A = np.hstack([a, self._wc * _normalise(profiles)]).astype(np.float32)
-        base = (self.intercept_ + profiles @ self._wu).astype(np.float32)
-        return A, base
+        base = self.intercept_ + profiles @ self._wu
+        return np.hstack([a, self._wc * _normalise(profiles), base[:, None]]).astype(np.float32)
 
     def _score(self, uidx, history):
-        A, base = self._user_weights(self.profiles(history))
-        return np.add(A @ self._M, base[:, None])
+        return self._user_weights(self.profiles(history)) @ self._M
 
     def _output_scores(self, raw):
         return 1.0 / (1.0 + np.exp(-raw.astype(np.float64)))

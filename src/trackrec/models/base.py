@@ -48,7 +48,7 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k <= 0:
         return np.zeros((scores.shape[0], 0), np.int64), np.zeros((scores.shape[0], 0), scores.dtype)
     if k < scores.shape[1]:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        part = np.argpartition(scores, -k, axis=1)[:, -k:]
     else:
         part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
     vals = np.take_along_axis(scores, part, axis=1)

@@ -39,7 +39,10 @@ MANIFEST = "manifest.json"
 
 
 def new_version_name() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    """``20260101T120000-123456-1a2b3c``: UTC time to the microsecond, so that names sort in
+    creation order (rollback relies on it) even for versions saved within the same second."""
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S") + f"-{now.microsecond:06d}-" + uuid.uuid4().hex[:6]
 
 
 def _sha256(path: Path) -> str:

@@ -19,6 +19,7 @@ finishes on it: no mixed answers during a reload.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -148,7 +149,11 @@ class LiveModel:
                     emb = np.vstack([emb, model.encoder_.transform(new_df).astype(np.float32)])
                 st = _ContentState(emb=np.ascontiguousarray(emb), unit=_normalise(emb))
                 if isinstance(model, AffinityLR):
-                    st.M = np.ascontiguousarray(np.hstack([emb, st.unit]).T, dtype=np.float32)
+                    # the model's own per-track matrix, built by its own code over the universe
+                    twin = copy.copy(model)
+                    twin.embeddings_ = st.emb
+                    twin._prepare()
+                    st.M = twin._M
                 self.content[name] = st
         # a content view for profiles/reasons/similar tracks whatever the strategy
         self.reference = next((n for n in ("similarity", "affinity-lr") if n in self.content),
@@ -215,8 +220,11 @@ class LiveModel:
             if total <= 0:
                 return self.popular.copy(), True, self.has_content.copy()
             if isinstance(model, AffinityLR):
-                A, base = model._user_weights(prof[None, :].astype(np.float64))
-                s = (A[0] @ st.M + base[0]).astype(np.float32)
+                w = model._user_weights(prof[None, :])
+                if isinstance(w, tuple):  # (weights, per-user constant)
+                    s = (w[0][0] @ st.M + w[1][0]).astype(np.float32)
+                else:                     # the constant folded into the weights
+                    s = (w[0] @ st.M).astype(np.float32)
             else:
                 s = st.unit @ _normalise(prof[None, :])[0]
             return s, False, self.has_content.copy()

@@ -184,6 +184,10 @@ _PATH_NOT_FOUND = re.compile(r"Path does not exist: (?:file:)?(\S+?)\.?$|PATH_NO
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
+    if "Python worker" in text or "Traceback" in text:  # PythonException: the Python error's last line
+        errs = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception): ", ln)]
+        if errs:
+            return errs[-1][:300]
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith(("at ", "JVM stacktrace", "Caused by")):
