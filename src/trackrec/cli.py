@@ -121,9 +121,9 @@ def _spark(command: str, options: dict, master, conf, config_file, quiet) -> dic
 def _metrics_table(metrics: dict, title: str) -> Table:
     keys = ("ndcg@10", "recall@20", "map@10", "hitrate@10", "coverage@10")
     t = Table(title=title, title_justify="left")
-    t.add_column("strategy")
+    t.add_column("strategy", no_wrap=True)
     for k in keys:
-        t.add_column(k, justify="right")
+        t.add_column(k.replace("coverage", "cov").replace("hitrate", "hit"), justify="right")
     t.add_column("roc_auc", justify="right")
     for name, m in metrics.get("models", {}).items():
         t.add_row(name, *(f"{m.get(k, float('nan')):.4f}" for k in keys),

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_STRATEGIES", "fit_models", "train", "evaluate_bundle_on_sessions"]
 
-DEFAULT_STRATEGIES: tuple[str, ...] = ("popularity", "similarity", "affinity-lr", "affinity-lr-concat")
+DEFAULT_STRATEGIES: tuple[str, ...] = ("popularity", "similarity", "affinity-lr", "affinity-lr-concat", "ease",
+                                       "ials", "affinity-ranker")
 PRIMARY = "affinity-lr"
 BASELINE = "popularity"
 CLASSIFICATION_KEYS = ("accuracy", "roc_auc", "n_train_pairs", "n_test_pairs")

@@ -120,7 +120,10 @@ class Dataset:
         aligned = None
         if catalog is not None:
             ci = tracks.get_indexer(catalog[S.TRACK].to_numpy(dtype=object))
-            has_content[ci[ci >= 0]] = True
+            ok = ci >= 0
+            if S.HAS_CONTENT in catalog.columns:  # rows a loader knows to lack content features
+                ok &= catalog[S.HAS_CONTENT].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).to_numpy(bool)
+            has_content[ci[ok]] = True
             aligned = catalog.set_index(S.TRACK).reindex(pd.Index(tracks.external_ids, name=S.TRACK)).reset_index()
         cutoff = times.max() if times.notna().any() else None
         in_cat = has_content[t[t >= 0]] if catalog is not None else np.zeros(0, bool)

@@ -38,7 +38,8 @@ __all__ = ["SPARK_STRATEGIES", "SPARK_DEFAULT_STRATEGIES", "DEFAULT_OPTIONS", "t
            "fit_all", "collect_dataset"]
 
 SPARK_STRATEGIES = ("popularity", "similarity", "affinity-lr", "affinity-lr-concat", "ials")
-SPARK_DEFAULT_STRATEGIES = tuple(DEFAULT_STRATEGIES) + ("ials",)
+#: The local defaults that Spark can run, plus ``ials`` (MLlib ALS).
+SPARK_DEFAULT_STRATEGIES = tuple(dict.fromkeys([n for n in DEFAULT_STRATEGIES if n in SPARK_STRATEGIES] + ["ials"]))
 
 #: trackrec's own knobs of the Spark engine (set in the ``--spark-config`` file, top level).
 DEFAULT_OPTIONS = {
