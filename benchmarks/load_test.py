@@ -153,6 +153,8 @@ def main(argv=None):
     ap.add_argument("--sat-duration", type=float, default=15.0)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument("--strategies", default="popularity,similarity,affinity-lr",
+                    help="strategies to train (the load hits the default, affinity-lr)")
     ap.add_argument("--port", type=int, default=8791)
     ap.add_argument("--workdir", type=Path, default=None, help="reuse/keep this workdir (default: a temp dir)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON only")
@@ -174,7 +176,9 @@ def main(argv=None):
         print(f"building a world: {args.tracks} tracks, {args.users} users, {args.plays} plays", file=sys.stderr)
         catalog, sessions = generate_world(n_users=args.users, n_tracks=args.tracks, n_plays=args.plays,
                                            random_state=0)
+        strategies = [x.strip() for x in args.strategies.split(",")]
         init_workdir(wd, sessions=sessions, catalog=catalog, admin_key=ADMIN_KEY, demo_users=0,
+                     train_params={"strategies": strategies, "refit": False},
                      progress=lambda m: print("  " + m, file=sys.stderr))
     setup_s = time.perf_counter() - t0
     store = Store(store_path(wd))

@@ -81,7 +81,8 @@ def workdir(tmp_path_factory):
     cut = t.quantile(0.85)
     sessions[t <= cut].to_csv(wd / "data" / "sessions.csv", index=False)
     sessions[t > cut].to_csv(root / "newer.csv", index=False)
-    res = run("train", "--workdir", wd, "--json", "--quiet")
+    res = run("train", "--workdir", wd, "--json", "--quiet",
+              "--strategies", "popularity,similarity,affinity-lr,affinity-lr-concat")
     assert res.exit_code == 0, res.output
     return {"root": root, "wd": wd, "train": json.loads(res.stdout), "newer": root / "newer.csv",
             "users": sessions.loc[t <= cut, "user_id"].unique().tolist()}

@@ -35,10 +35,6 @@ def fresh_workdir(base_workdir, tmp_path):
     return dst
 
 
-def auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture(scope="module")
 def svc(base_workdir):
     """(TestClient, app, InitResult) on the shared workdir; tests use their own users where they write."""

@@ -126,7 +126,8 @@ class Dataset:
             has_content[ci[ok]] = True
             aligned = catalog.set_index(S.TRACK).reindex(pd.Index(tracks.external_ids, name=S.TRACK)).reset_index()
         cutoff = times.max() if times.notna().any() else None
-        in_cat = has_content[t[t >= 0]] if catalog is not None else np.zeros(0, bool)
+        in_cat = (sessions[S.TRACK].isin(catalog[S.TRACK]).to_numpy() if catalog is not None
+                  else np.zeros(0, bool))
         stats = {
             "plays": int(len(sessions)),
             "positive_plays": int(pos.sum()),

@@ -111,7 +111,7 @@ class AffinityRanker(Recommender):
     def feature_names(self) -> list[str]:
         names = []
         for g in self.generator_names_:
-            names += [f"{g}:score_z", f"{g}:1/rank"]
+            names += [f"{g}:score_z", f"{g}:1/rank", f"{g}:score"]
         return names + ["log_popularity", "log_user_activity", "log_popularity*log_user_activity"]
 
     def _candidates(self, gens, uidx, hist):
@@ -144,7 +144,9 @@ class AffinityRanker(Recommender):
             sc = s[rows, items]
             z = (sc - mu[rows]) / sd[rows]
             z = np.where(np.isfinite(z), np.clip(z, -10, 10), -10.0)
-            cols += [z, rr[rows, items]]
+            raw = np.where(np.isfinite(sc) & (sc > FLOOR), sc, np.nan)
+            raw = np.where(np.isnan(raw), np.nanmin(raw) if np.isfinite(raw).any() else 0.0, raw)
+            cols += [z, rr[rows, items], raw]
         lp = np.log1p(self.popularity_[items])
         act = np.log1p(np.diff(h.indptr))[rows]
         cols += [lp, act, lp * act]
@@ -180,7 +182,7 @@ class AffinityRanker(Recommender):
         # Two-fold check on validation users: does the learned ranking beat every single generator?
         half = rng.random(len(val_users)) < 0.5
         in_a = np.isin(ru, val_users[half])
-        gen_cols = {name: 2 * i + 1 for i, name in enumerate(self.generator_names_)}  # 1/rank column
+        gen_cols = {name: 3 * i + 1 for i, name in enumerate(self.generator_names_)}  # 1/rank column
         scores_model = np.zeros(len(y))
         for train_mask in (in_a, ~in_a):
             clf = self._new_clf().fit(X[train_mask], y[train_mask])

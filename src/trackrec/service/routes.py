@@ -7,7 +7,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ..exceptions import ModelFormatError, ModelUnavailableError, UnknownTrackError
 from .auth import Principal, authenticate, require_admin, require_user_access
@@ -268,8 +268,9 @@ def recommendations(request: Request, user_id: UserId,
         if rec.probability:
             item["probability"] = float(s)
         items.append(item)
-    return {"recommendation_id": rec_id, "user_id": user_id, "strategy": rec.strategy,
-            "model_version": live.version, "cold_start": rec.cold_start, "k": k, "items": items}
+    # a plain JSONResponse: the items are already JSON-ready, skip FastAPI's re-encoding (hot path)
+    return JSONResponse({"recommendation_id": rec_id, "user_id": user_id, "strategy": rec.strategy,
+                         "model_version": live.version, "cold_start": rec.cold_start, "k": k, "items": items})
 
 
 @router.get("/v1/users/{user_id}/profile", tags=["recommendations"])
