@@ -119,9 +119,6 @@ def test_evaluate_on_newer_sessions(workdir):
     assert "ndcg@10" in m["baseline"]
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="pipeline.evaluate_bundle_on_sessions: `.A1` on an empty sparse selection "
-                          "(scipy returns a csr_matrix, not np.matrix, for zero pairs)")
 def test_evaluate_on_sessions_before_the_cutoff_is_an_error(workdir):
     assert_one_line_error(run("evaluate", "--workdir", workdir["wd"], "--sessions",
                               workdir["wd"] / "data" / "sessions.csv", "--quiet"),

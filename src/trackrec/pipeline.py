@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .data.dataset import Dataset
@@ -133,7 +134,8 @@ def evaluate_bundle_on_sessions(bundle: ModelBundle, sessions: pd.DataFrame, *,
     u = ds.users.get_indexer(pairs[S.USER].to_numpy(dtype=object))
     t = ds.tracks.get_indexer(pairs[S.TRACK].to_numpy(dtype=object))
     seen = (u >= 0) & (t >= 0)
-    seen[seen] = ds.positives[u[seen], t[seen]].A1 > 0
+    if seen.any():
+        seen[seen] = np.asarray(ds.positives[u[seen], t[seen]]).ravel() > 0
     pairs = pairs[~seen]
     if len(pairs) == 0:
         raise TrainingError(f"no new listens after the model's data cutoff ({cutoff}) to evaluate on")

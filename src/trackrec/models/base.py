@@ -170,6 +170,8 @@ class Recommender(BaseEstimator):
         if not mask.all():
             scores[:, ~mask] = -np.inf
         if exclude_listened and hist.nnz:
+            # the history: tracks the user enjoyed (positive plays). Tracks only skipped stay
+            # recommendable: users often come back to them (and the protocol counts them as unseen).
             hist = sp.csr_matrix(hist)
             rows = np.repeat(np.arange(hist.shape[0]), np.diff(hist.indptr))
             scores[rows, hist.indices] = -np.inf

@@ -120,8 +120,9 @@ class AffinityRanker(Recommender):
         h = sp.csr_matrix(hist)
         hr = np.repeat(np.arange(n), np.diff(h.indptr))
         K = min(self.n_candidates, T)
-        cand = np.zeros((n, T), dtype=bool)
-        per_gen = []
+        inv_rank = (1.0 / (1.0 + np.arange(K, dtype=np.float32)))
+        row_of = np.repeat(np.arange(n, dtype=np.int64), K).reshape(n, K)
+        per_gen, all_keys = [], []
         for name in self.generator_names_:
             g = gens[name]
             s, _ = g.score_block(uidx, hist)
@@ -130,23 +131,27 @@ class AffinityRanker(Recommender):
             s[hr, h.indices] = -np.inf
             idx, vals = top_k(s, K)
             ok = np.isfinite(vals) & (vals > FLOOR)
-            rows = np.repeat(np.arange(n), K).reshape(n, K)
-            cand[rows[ok], idx[ok]] = True
-            rr = np.zeros((n, T), np.float32)
-            rr[rows[ok], idx[ok]] = (1.0 / (1.0 + np.arange(K, dtype=np.float32)))[None, :].repeat(n, 0)[ok]
+            keys = row_of[ok] * T + idx[ok]            # this generator's top-K as sorted keys
+            order = np.argsort(keys, kind="stable")
+            rr = np.broadcast_to(inv_rank, (n, K))[ok]
             v = np.where(ok, vals, np.nan)
-            mu = np.nanmean(np.where(ok.any(1, keepdims=True), v, 0.0), axis=1)
-            sd = np.nanstd(np.where(ok.any(1, keepdims=True), v, 0.0), axis=1)
-            per_gen.append((s, rr, np.nan_to_num(mu), np.where(sd > 0, sd, 1.0)))
-        rows, items = np.nonzero(cand)
+            has = ok.any(axis=1, keepdims=True)
+            mu = np.nanmean(np.where(has, v, 0.0), axis=1)
+            sd = np.nanstd(np.where(has, v, 0.0), axis=1)
+            per_gen.append((s, keys[order], rr[order], np.nan_to_num(mu), np.where(sd > 0, sd, 1.0)))
+            all_keys.append(keys)
+        cand = np.unique(np.concatenate(all_keys)) if all_keys else np.zeros(0, np.int64)
+        rows, items = cand // T, cand % T
         cols = []
-        for s, rr, mu, sd in per_gen:
+        for s, keys, rr, mu, sd in per_gen:
             sc = s[rows, items]
             z = (sc - mu[rows]) / sd[rows]
             z = np.where(np.isfinite(z), np.clip(z, -10, 10), -10.0)
             raw = np.where(np.isfinite(sc) & (sc > FLOOR), sc, np.nan)
             raw = np.where(np.isnan(raw), np.nanmin(raw) if np.isfinite(raw).any() else 0.0, raw)
-            cols += [z, rr[rows, items], raw]
+            pos = np.searchsorted(keys, cand).clip(0, max(len(keys) - 1, 0))
+            in_top = (keys[pos] == cand) if len(keys) else np.zeros(len(cand), bool)
+            cols += [z, np.where(in_top, rr[pos] if len(keys) else 0.0, 0.0), raw]
         lp = np.log1p(self.popularity_[items])
         act = np.log1p(np.diff(h.indptr))[rows]
         cols += [lp, act, lp * act]
