@@ -131,6 +131,17 @@ def _metrics_table(metrics: dict, title: str) -> Table:
     return t
 
 
+def _print_weights(metrics: dict) -> None:
+    """The ranker's logistic-regression weights: what drives affinity."""
+    r = metrics.get("models", {}).get("affinity-ranker", {})
+    if "weights" in r:
+        top = sorted(r["weights"].items(), key=lambda kv: -abs(kv[1]))
+        out.print("affinity-ranker: what drives affinity (weights on standardised features): "
+                  + ", ".join(f"{k} {v:+.2f}" for k, v in top[:6])
+                  + (f"  [validation chose: {r['ranker_mode']}]" if r.get("ranker_mode") != "ranker" else ""),
+                  highlight=False)
+
+
 def _rec_table(df, title: str) -> Table:
     t = Table(title=title, title_justify="left")
     cols = [c for c in ("rank", "track_id", "title", "artist", "genre", "mood", "score") if c in df.columns]
@@ -174,7 +185,7 @@ def generate(
         out.print(f"wrote {info['tracks']} tracks to {c} and {info['plays']} plays by {info['users']} users to {s}")
 
 
-def _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategies):
+def _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategies, tune=0):
     from .pipeline import DEFAULT_STRATEGIES, train as train_pipeline
     from .persistence.workdir import Workdir
     names = [s.strip() for s in strategies.split(",")] if strategies else list(DEFAULT_STRATEGIES)
@@ -183,7 +194,8 @@ def _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategi
             _fail(f"--strategies: unknown model '{n}'; expected some of {', '.join(S.MODEL_NAMES)}")
     sess, cat = _load_inputs(workdir, sessions, catalog, on_bad_rows, quiet)
     with _steps(quiet, total=3 * len(names) + 2) as step:
-        bundle = train_pipeline(sess, cat, strategies=names, refit=refit, random_state=seed, progress=step)
+        bundle = train_pipeline(sess, cat, strategies=names, refit=refit, random_state=seed, tune=tune,
+                                progress=step)
         step("saving")
         version = Workdir(workdir).publish(bundle)
     return bundle, version
@@ -197,6 +209,7 @@ def train(
     strategies: Annotated[Optional[str], typer.Option(help="Comma-separated model names to train.")] = None,
     refit: Annotated[bool, typer.Option("--refit/--no-refit", help="Refit on all data after evaluation (--no-refit keeps the evaluation model).")] = True,
     seed: Annotated[int, typer.Option(help="Random seed (negative sampling, splits).")] = 0,
+    tune: Annotated[int, typer.Option("--tune", help="Optuna trials for EASE and iALS on a validation split of train (0 = defaults).", min=0)] = 0,
     on_bad_rows: BadRowsOpt = "skip",
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = None,
@@ -216,12 +229,13 @@ def train(
         _print_json(result) if json_out else out.print(result.get("summary", json.dumps(result, indent=2, default=str)))
         return
     with _errors():
-        bundle, version = _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategies)
+        bundle, version = _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategies, tune)
     m = bundle.metrics | {"version": version, "model_path": str(Path(workdir) / "models" / version)}
     if json_out:
         _print_json(m)
     else:
         out.print(_metrics_table(m, f"model {version}: ranking of later listens (full catalogue)"))
+        _print_weights(m)
         out.print(f"saved {Path(workdir) / 'models' / version}")
 
 
@@ -372,6 +386,7 @@ def demo(
         out.print(_metrics_table(bundle.metrics, "ranking of each user's later listens (full catalogue; "
                                                  "models never saw them)"))
         m = bundle.metrics
+        _print_weights(m)
         if "roc_auc" in m:
             out.print(f"affinity-lr on held-out pairs: accuracy {m['accuracy']:.3f}, ROC AUC {m['roc_auc']:.3f}")
         uid = user or str(bundle.dataset.users.external_ids[0])

@@ -80,12 +80,24 @@ def _summary(per_model: dict, primary: str) -> dict:
 def train(sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
           strategies: Sequence[str] = DEFAULT_STRATEGIES, params: dict | None = None, refit: bool = True,
           test_fraction: float = 0.2, random_state: int = 0, min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED,
-          default_strategy: str = PRIMARY, progress: Progress = _noop) -> ModelBundle:
-    """Fit, evaluate on each user's later listens, refit on everything; return the bundle."""
+          default_strategy: str = PRIMARY, tune: int = 0, progress: Progress = _noop) -> ModelBundle:
+    """Fit, evaluate on each user's later listens, refit on everything; return the bundle.
+
+    ``tune`` > 0 runs that many Optuna trials for EASE and iALS on a validation split carved
+    out of the training part (never the test part); the ranker's generators use the result.
+    """
     progress("splitting each user's history by time")
     train_s, test_pairs, split_info = split_sessions(sessions, test_fraction=test_fraction,
                                                      random_state=random_state, min_ms_played=min_ms_played)
     eval_ds = Dataset.from_frames(train_s, catalog, min_ms_played=min_ms_played)
+    params = dict(params or {})
+    if tune and any(n in strategies for n in ("ease", "ials", "affinity-ranker")):
+        from .evaluation.tuning import tune_collaborative
+        progress(f"tuning EASE and iALS ({tune} trials each) on a validation split of train")
+        tuned = tune_collaborative(eval_ds, n_trials=tune, random_state=random_state)
+        for name, p in tuned.items():
+            params.setdefault(name, p)
+        params.setdefault("affinity-ranker", {}).setdefault("generator_params", tuned)
     models, fit_s, notes = fit_models(eval_ds, strategies, params=params, random_state=random_state,
                                       progress=progress)
     per_model = {}
@@ -93,6 +105,9 @@ def train(sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
         progress(f"evaluating {name} on held-out future listens")
         m = evaluate_ranking(model, test_pairs)
         m["fit_s"] = fit_s[name]
+        if hasattr(model, "explain"):
+            m["ranker_mode"] = model.mode_
+            m["weights"] = model.explain()
         for key in CLASSIFICATION_KEYS:
             if key in getattr(model, "metrics_", {}):
                 m[key] = model.metrics_[key]
