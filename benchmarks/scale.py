@@ -133,7 +133,9 @@ def make_data(root: Path, n_plays: int, n_users: int, n_tracks: int, seed: int =
     rng = np.random.default_rng(seed)
     cat, truth = make_catalog(n_tracks, rng)
     cat.to_parquet(cat_p, index=False)
-    write_sessions(ses_p, n_users, n_plays, truth, rng)
+    tmp = ses_p.with_suffix(".parquet.tmp")
+    write_sessions(tmp, n_users, n_plays, truth, rng)
+    tmp.rename(ses_p)                                        # complete files only
     return cat_p, ses_p, time.perf_counter() - t
 
 
@@ -198,7 +200,7 @@ def bench(root: Path, n_plays: int, n_users: int, n_tracks: int, engines: list[s
     cat_p, ses_p, gen_s = make_data(root, n_plays, n_users, n_tracks)
     results = []
     limit = int(limit_gib * 2**30)
-    trackrec = [sys.executable, "-m", "trackrec.cli"]
+    trackrec = [sys.executable, "-c", "from trackrec.cli import main; main()"]
     for engine in engines:
         wd = root / f"work-{n_plays}-{engine}"
         shutil.rmtree(wd, ignore_errors=True)

@@ -86,6 +86,13 @@ def _load_inputs(workdir: Path, sessions: Path | None, catalog: Path | None, on_
     from .data.loaders import read_catalog, read_sessions
     from .persistence.workdir import Workdir
     wd = Workdir(workdir)
+    if sessions is None and catalog is None:
+        from .service.store import load_frames
+        frames = load_frames(workdir)  # a workdir with a service store trains on the store's listens
+        if frames is not None:
+            if not quiet:
+                err.print(f"training on the store in {workdir} ({len(frames[0])} plays)", highlight=False)
+            return frames
     s_path = sessions or wd.sessions_path
     c_path = catalog or wd.catalog_path
     if sessions is None and not s_path.exists():

@@ -8,7 +8,6 @@ generated world are shared by the parity tests. Everything touching Spark is mar
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -109,7 +108,7 @@ SESSIONS_CSV = """user_id,track_id,played_at,ms_played,skipped
 007,t3,1767225600000,5000,False
 u1,t3,yesterday,40000,false
 u1,t3,2026-01-02 08:00:00,abc,false
-u2,t4,2026-01-03,40000,maybe
+u2,t4,2026-01-04,40000,maybe
 u2,t4,2026-01-03,40000,false
 u2,t4,2026-01-03,40000,false
 """
@@ -132,7 +131,7 @@ def test_read_sessions_matches_local(spark_env, tmp_path):
     a = local.sort_values(key).reset_index(drop=True)
     b = got.sort_values(key).reset_index(drop=True)[a.columns]
     assert a[["user_id", "track_id"]].equals(b[["user_id", "track_id"]])
-    assert (a["played_at"].astype("int64") == b["played_at"].astype("int64")).all()
+    assert (a["played_at"].dt.as_unit("us") == b["played_at"].dt.as_unit("us")).all()
     assert np.allclose(a["ms_played"].fillna(-1), b["ms_played"].fillna(-1))
     assert (a["skipped"].to_numpy() == b["skipped"].to_numpy()).all()
     assert srep.problems == lrep.problems
@@ -305,11 +304,9 @@ def test_batch_recommend_matches_local_batch(spark_env, spark_train, world_dir):
 @pytest.mark.slow
 def test_evaluate_on_newer_sessions_matches_local(spark_env, world_dir, tmp_path):
     from trackrec.engines.spark import cli_bridge
-    from trackrec.engines.spark.io import read_sessions_spark
-    from trackrec.models.bundle import ModelBundle  # noqa: F401
     from trackrec.persistence import Workdir, load_bundle
     from trackrec.pipeline import evaluate_bundle_on_sessions, train
-    spark, settings, _ = spark_env
+    _, settings, _ = spark_env
     _, catalog, sessions = world_dir
     cut = sessions["played_at"].quantile(0.8)
     old, new = sessions[sessions["played_at"] <= cut], sessions[sessions["played_at"] > cut]
@@ -326,4 +323,3 @@ def test_evaluate_on_newer_sessions_matches_local(spark_env, world_dir, tmp_path
     for name in want["models"]:
         for key in ("ndcg@10", "recall@20", "map@10", "hitrate@10", "coverage@10"):
             assert got["models"][name][key] == pytest.approx(want["models"][name][key], abs=1e-6), (name, key)
-    _ = read_sessions_spark  # imported for the reader used by the bridge

@@ -226,8 +226,8 @@ def test_recommendations_shape_and_strategies(svc, users):
         r = client.get(f"/v1/users/{a}/recommendations", params={"strategy": s, "k": 5}, headers=H(ta))
         assert r.status_code == 200 and r.json()["strategy"] == s and len(r.json()["items"]) == 5
         assert ("probability" in r.json()["items"][0]) == s.startswith("affinity-lr")
-    r = client.get(f"/v1/users/{a}/recommendations", params={"strategy": "ials"}, headers=H(ta))
-    assert r.status_code == 422 and r.json()["detail"].startswith("strategy: 'ials' is not in model")
+    r = client.get(f"/v1/users/{a}/recommendations", params={"strategy": "no-such-model"}, headers=H(ta))
+    assert r.status_code == 422 and r.json()["detail"].startswith("strategy: 'no-such-model' is not in model")
     for k in (0, 101, "x"):
         r = client.get(f"/v1/users/{a}/recommendations", params={"k": k}, headers=H(ta))
         assert r.status_code == 422 and r.json()["detail"].startswith("query.k:")

@@ -74,3 +74,27 @@ def test_load_frames_trains(base_workdir):
     sess, cat = load_frames(base_workdir[0])
     ds = Dataset.from_frames(sess, cat)
     assert ds.n_users >= 60 and ds.has_content.sum() == len(cat)
+
+
+def test_train_command_trains_from_the_store(fresh_workdir):
+    """`trackrec train` in a workdir with a store trains on the store's listens (new ones too)."""
+    import json
+
+    from trackrec.persistence import Workdir
+    from trackrec.service.store import Store, store_path
+
+    store = Store(store_path(fresh_workdir))
+    try:
+        n_before = len(store.frames()[0])
+    finally:
+        store.close()
+    before = Workdir(fresh_workdir).current_version()
+    r = runner.invoke(app, ["train", "--workdir", str(fresh_workdir), "--strategies", "popularity,affinity-lr",
+                            "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert Workdir(fresh_workdir).current_version() == m["version"] != before
+    assert m["models"]["affinity-lr"]["roc_auc"] > 0.5
+    from trackrec.persistence import load_bundle
+    b = load_bundle(m["model_path"])
+    assert int(b.dataset.stats["plays"]) == n_before

@@ -89,6 +89,8 @@ def serve(
         _fail(f"no trained model in {workdir}; run 'trackrec init --workdir {workdir}' first")
     os.environ["TRACKREC_WORKDIR"] = str(Path(workdir).resolve())
     os.environ["TRACKREC_LOG_LEVEL"] = log_level.upper()
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, os.environ.get("TRACKREC_BLAS_THREADS", "1"))
     sys.stderr.write(f"trackrec serving {workdir} on http://{host}:{port}/ (docs at /docs)\n")
     uvicorn.run("trackrec.service.app:create_app_from_env", factory=True, host=host, port=port,
                 workers=workers, access_log=False, log_level=log_level.lower())

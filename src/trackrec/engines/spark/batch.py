@@ -35,14 +35,18 @@ def histories_parquet(bundle: ModelBundle, path: Path) -> Path:
     import pyarrow.parquet as pq
     import scipy.sparse as sp
     ds = bundle.dataset
-    pos = sp.csr_matrix(ds.positives)
-    pos.sort_indices()
-    offsets = pa.array(pos.indptr.astype(np.int32))
+    # every played track with its positive weight (0 = played, never enjoyed)
+    played = sp.csr_matrix(ds.played, dtype=np.float32)
+    played.data[:] = 1.0
+    hist = sp.csr_matrix(played + sp.csr_matrix(ds.positives, dtype=np.float32))  # positives are played too
+    hist.sort_indices()
+    hist.data -= 1.0                                  # explicit 0 = played, not enjoyed
+    offsets = pa.array(hist.indptr.astype(np.int32))
     table = pa.table({
         S.USER: pa.array(ds.users.external_ids.astype(str)),
         "u": pa.array(np.arange(ds.n_users, dtype=np.int64)),
-        "tracks": pa.ListArray.from_arrays(offsets, pa.array(pos.indices.astype(np.int64))),
-        "pos": pa.ListArray.from_arrays(offsets, pa.array(pos.data.astype(np.float64))),
+        "tracks": pa.ListArray.from_arrays(offsets, pa.array(hist.indices.astype(np.int64))),
+        "pos": pa.ListArray.from_arrays(offsets, pa.array(hist.data.astype(np.float64))),
     })
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, str(path), row_group_size=16384)
@@ -80,7 +84,9 @@ def batch_recommend_spark(spark, bundle: ModelBundle, out: str, *, k: int = 10, 
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            u, hist, _ = _block_csr(batch, n_tracks)
+            u, hist, played = _block_csr(batch, n_tracks)
+            if isinstance(getattr(m, "dataset_", None), LiteDataset):
+                m.dataset_.set_block(u.astype(np.int64), played)
             names = batch.column(S.USER).to_numpy(zero_copy_only=False)
             for s in range(0, batch.num_rows, chunk_size):
                 h = hist[s:s + chunk_size]
@@ -134,7 +140,8 @@ def evaluate_bundle_spark(spark, bundle: ModelBundle, sessions, *, tmpdir: Path)
                                       schema=f"{S.USER} string, nu long")
     pairs = (pairs.join(new_users, S.USER, "left").select(F.coalesce("u", "nu").alias("u"),
                                                          F.coalesce("t", F.lit(-1)).alias("t")))
-    seen = hist.select("u", F.explode("tracks").alias("t"))
+    seen = hist.select("u", F.explode(F.arrays_zip("tracks", "pos")).alias("h")) \
+        .filter("h.pos > 0").select("u", F.col("h.tracks").alias("t"))
     pairs = pairs.join(seen.select("u", "t"), ["u", "t"], "left_anti").persist()
     n_pairs = pairs.count()
     if n_pairs == 0:

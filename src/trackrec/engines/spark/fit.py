@@ -24,12 +24,35 @@ log = logging.getLogger(__name__)
 __all__ = ["LiteDataset", "lite_model", "fit_lr", "fit_als", "ALSScorer", "evaluate_blocks"]
 
 
+class _BlockRows:
+    """``played[global_user_indices]`` answered from the rows of the block being scored."""
+
+    def __init__(self, users: np.ndarray, rows):
+        self.order = np.argsort(users, kind="stable")
+        self.users = np.asarray(users)[self.order]
+        self.rows = rows
+
+    def __getitem__(self, uidx):
+        uidx = np.asarray(uidx, dtype=np.int64)
+        pos = np.searchsorted(self.users, uidx)
+        pos = np.minimum(pos, max(len(self.users) - 1, 0))
+        if len(uidx) and not np.array_equal(self.users[pos], uidx):
+            raise KeyError("user outside the block being scored")
+        return self.rows[self.order[pos]]
+
+
 class LiteDataset:
-    """What a fitted model needs from its dataset to *score*: has_content and popularity."""
+    """What a fitted model needs from its dataset to *score* a block of users: has_content,
+    popularity, and the block's played rows (``set_block``), never the whole users x tracks data."""
 
     def __init__(self, has_content: np.ndarray, popularity: np.ndarray):
         self.has_content = np.asarray(has_content, bool)
         self._pop = np.asarray(popularity, np.float64)
+        self.played = _BlockRows(np.zeros(0, np.int64), None)
+
+    def set_block(self, users: np.ndarray, played) -> None:
+        """Rows of ``played`` (csr) belong to the global user numbers ``users``."""
+        self.played = _BlockRows(users, played)
 
     @property
     def n_tracks(self) -> int:
@@ -183,7 +206,11 @@ def evaluate_blocks(spark, histories, test_pairs, models: dict, n_tracks: int, *
             if batch.num_rows == 0:
                 continue
             n = batch.num_rows
-            u, hist, _ = _block_csr(batch, n_tracks)
+            u, hist, played = _block_csr(batch, n_tracks)
+            for m in ms.values():
+                ds = getattr(m, "dataset_", None)
+                if isinstance(ds, LiteDataset):
+                    ds.set_block(u.astype(np.int64), played)
             tcol = batch.column("test")
             toff = tcol.offsets.to_numpy()
             tv = tcol.values.to_numpy(zero_copy_only=False)[toff[0]:toff[-1]].astype(np.int64)

@@ -47,7 +47,7 @@ DEFAULT_OPTIONS = {
     "sampler": "uniform",
     "max_lr_pairs": 1_000_000,     # positives + negatives the LR trains on (seeded sample above it)
     "lr_C": 1.0,
-    "lr_max_iter": 100,
+    "lr_max_iter": 50,
     "lr_tol": 1e-6,
     "als_rank": 32,
     "als_max_iter": 10,
@@ -296,7 +296,7 @@ def train_spark(spark, sessions, catalog: pd.DataFrame | None, *, strategies=SPA
     else:
         src_plays, res = train_plays, ev
     t = time.perf_counter()
-    progress("collecting the model's histories (aggregated pairs via Parquet)")
+    progress("collecting the model's histories (aggregated pairs as Arrow batches)")
     dataset = collect_dataset(spark, src_plays, res.inter, idx.users_sdf, idx.tracks, aligned, has_content,
                               n_catalog=idx.n_catalog, fingerprint=fingerprint, tmpdir=Path(tmpdir))
     stage["collect_dataset"] = time.perf_counter() - t

@@ -65,16 +65,15 @@ def _read_config_file(path: Path) -> dict:
         raise SparkEngineError(f"{path}: cannot parse Spark config ({exc})") from None
     if not isinstance(data, dict):
         raise SparkEngineError(f"{path}: expected a table of Spark settings")
-    # Accept a flat table, or a [spark] table with an optional nested [spark.conf].
-    if "spark" in data and isinstance(data["spark"], dict) and not any(k.startswith("spark.") for k in data):
-        data = data["spark"]
+    # Top-level keys: "master" and trackrec's engine options; a [spark] table (dotted keys or
+    # nested tables) and top-level "spark.*" keys: Spark settings.
     flat: dict = {}
 
     def walk(prefix: str, d: dict) -> None:
         for k, v in d.items():
             key = f"{prefix}.{k}" if prefix else str(k)
             if isinstance(v, dict):
-                walk(key if key != "conf" else "", v)
+                walk(key, v)
             else:
                 flat[key] = v
     walk("", data)
@@ -103,7 +102,7 @@ def spark_settings(*, master: str | None = None, conf: list[str] | None = None,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.local.dir": str(scratch),
-        "spark.driver.memory": "4g" if local else "4g",
+        "spark.driver.memory": "4g",
     }
     if local:
         c.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
@@ -177,9 +176,6 @@ def stop_session() -> None:
     if _SESSION is not None:
         _SESSION.stop()
         _SESSION = None
-
-
-_PATH_NOT_FOUND = re.compile(r"Path does not exist: (?:file:)?(\S+?)\.?$|PATH_NOT_FOUND", re.M)
 
 
 def _first_line(exc: BaseException) -> str:
