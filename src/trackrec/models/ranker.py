@@ -112,7 +112,10 @@ class AffinityRanker(Recommender):
         names = []
         for g in self.generator_names_:
             names += [f"{g}:score_z", f"{g}:1/rank", f"{g}:score"]
-        return names + ["log_popularity", "log_user_activity", "log_popularity*log_user_activity"]
+        g = self.generator_names_
+        return (names + ["log_popularity", "log_user_activity", "log_popularity*log_user_activity"]
+                + [f"{g[i]}*{g[j]}:z" for i in range(len(g)) for j in range(i + 1, len(g))]
+                + ["generators_with_it_in_top"])
 
     def _candidates(self, gens, uidx, hist):
         """Candidate (row, track) pairs and their features for a block of users."""
@@ -155,6 +158,11 @@ class AffinityRanker(Recommender):
         lp = np.log1p(self.popularity_[items])
         act = np.log1p(np.diff(h.indptr))[rows]
         cols += [lp, act, lp * act]
+        zs = cols[0:3 * len(per_gen):3]
+        for i in range(len(zs)):           # agreement between generators
+            for j in range(i + 1, len(zs)):
+                cols.append(zs[i] * zs[j])
+        cols.append(sum(c > 0 for c in cols[1:3 * len(per_gen):3]).astype(np.float32))  # generators voting
         return rows, items, np.column_stack(cols).astype(np.float32)
 
     def _fit(self, dataset) -> None:
