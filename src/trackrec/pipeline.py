@@ -53,7 +53,10 @@ def fit_models(dataset: Dataset, strategies: Sequence[str], *, params: dict | No
             model.set_params(random_state=random_state)
         t0 = time.perf_counter()
         try:
-            model.fit(dataset)
+            if name == "affinity-ranker":
+                model.fit(dataset, prefit=models)  # reuses the EASE/iALS fitted just before
+            else:
+                model.fit(dataset)
         except ModelUnavailableError as exc:
             notes.append(f"{name}: {exc}")
             log.warning("skipping %s: %s", name, exc)

@@ -88,8 +88,18 @@ class AffinityRanker(Recommender):
         self.C = C
         self.random_state = random_state
 
+    def fit(self, dataset, *, prefit: dict[str, Recommender] | None = None) -> AffinityRanker:
+        """Fit on ``dataset``. ``prefit`` may hold generators already fitted on this very dataset
+        with the same parameters (e.g. the pipeline's own EASE and iALS): they are reused for
+        serving instead of being fitted a second time."""
+        self._prefit = prefit or {}
+        try:
+            return super().fit(dataset)
+        finally:
+            self._prefit = {}
+
     # --- generators --------------------------------------------------------------------
-    def _make_generators(self, dataset) -> dict[str, Recommender]:
+    def _make_generators(self, dataset, reuse: bool = False) -> dict[str, Recommender]:
         from . import make_model
         gens = {}
         for name in self.generators:
@@ -97,6 +107,11 @@ class AffinityRanker(Recommender):
             model = make_model(name, **params)
             if "random_state" in model.get_params() and "random_state" not in params:
                 model.set_params(random_state=self.random_state)
+            done = getattr(self, "_prefit", {}).get(name) if reuse else None
+            if (done is not None and getattr(done, "dataset_", None) is dataset
+                    and done.get_params() == model.get_params()):
+                gens[name] = done
+                continue
             try:
                 model.fit(dataset)
             except ModelUnavailableError as exc:
@@ -208,7 +223,7 @@ class AffinityRanker(Recommender):
         self.mode_ = "ranker" if best == "affinity-ranker" else f"generator:{best}"
         self.clf_ = self._new_clf().fit(X, y)
         log.info("affinity-ranker validation NDCG@10: %s -> %s", quality, self.mode_)
-        self.generators_ = self._make_generators(dataset)
+        self.generators_ = self._make_generators(dataset, reuse=True)
         self.generator_names_ = [g for g in self.generator_names_ if g in self.generators_]
 
     def _new_clf(self):
