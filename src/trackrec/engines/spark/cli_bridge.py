@@ -58,10 +58,11 @@ class _Progress:
 
 def _summary_text(m: dict, title: str) -> str:
     keys = ("ndcg@10", "recall@20", "map@10", "hitrate@10", "coverage@10")
-    lines = [title, f"{'strategy':<20}" + "".join(f"{k:>12}" for k in keys) + f"{'roc_auc':>9}"]
+    short = ("ndcg@10", "recall@20", "map@10", "hit@10", "cover@10")
+    lines = [title, f"{'strategy':<19}" + "".join(f"{k:>10}" for k in short) + f"{'roc_auc':>8}"]
     for name, r in m.get("models", {}).items():
-        auc = f"{r['roc_auc']:>9.3f}" if "roc_auc" in r else " " * 9
-        lines.append(f"{name:<20}" + "".join(f"{r.get(k, float('nan')):>12.4f}" for k in keys) + auc)
+        auc = f"{r['roc_auc']:>8.3f}" if "roc_auc" in r else ""
+        lines.append(f"{name:<19}" + "".join(f"{r.get(k, float('nan')):>10.4f}" for k in keys) + auc)
     for note in m.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)

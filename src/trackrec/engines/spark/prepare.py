@@ -139,22 +139,84 @@ def _block_csr(batch, n_tracks: int):
     return u, positives, played
 
 
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _uniform(seed: int, users: np.ndarray, tracks: np.ndarray, salt: np.ndarray) -> np.ndarray:
+    """A uniform [0, 1) number per (seed, user, track, salt): the same wherever it is computed,
+    so seeded draws do not depend on how users are split into blocks or partitions."""
+    h = _mix(np.full(len(users), seed, np.uint64))
+    h = _mix(h ^ users.astype(np.uint64))
+    h = _mix(h ^ tracks.astype(np.uint64))
+    h = _mix(h ^ salt.astype(np.uint64))
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def sample_negatives_hashed(played, rows: np.ndarray, users: np.ndarray, pos_tracks: np.ndarray, k: int,
+                            candidates: np.ndarray, *, seed: int, cdf: np.ndarray | None = None,
+                            max_rounds: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` negatives per positive (block row ``rows``, global user ``users``, track
+    ``pos_tracks``), never a track in that row of ``played``: rejection sampling where draw j of
+    round r is a hash of (seed, user, positive track, j, r). Returns (row, track) of the kept draws."""
+    n_tracks = played.shape[1]
+    ex = played.tocsr()
+    ex.sort_indices()
+    ex_keys = (np.repeat(np.arange(ex.shape[0], dtype=np.int64), np.diff(ex.indptr)) * n_tracks
+               + ex.indices.astype(np.int64))
+    r = np.repeat(rows, k)
+    u = np.repeat(users, k)
+    t = np.repeat(pos_tracks, k)
+    j = np.tile(np.arange(k, dtype=np.int64), len(rows))
+    out = np.full(len(r), -1, np.int64)
+    todo = np.arange(len(r))
+    for rnd in range(max_rounds):
+        if len(todo) == 0:
+            break
+        x = _uniform(seed, u[todo], t[todo], j[todo] * 1000 + rnd)
+        if cdf is None:
+            draw = candidates[np.minimum((x * len(candidates)).astype(np.int64), len(candidates) - 1)]
+        else:
+            draw = candidates[np.searchsorted(cdf, x, side="right").clip(0, len(candidates) - 1)]
+        keys = r[todo] * n_tracks + draw
+        p = np.searchsorted(ex_keys, keys)
+        hit = (p < len(ex_keys)) & (ex_keys[np.minimum(p, max(len(ex_keys) - 1, 0))] == keys) if len(ex_keys) \
+            else np.zeros(len(keys), bool)
+        out[todo[~hit]] = draw[~hit]
+        todo = todo[hit]
+    if len(todo):
+        log.warning("dropped %d negative draws for users who played nearly every track", len(todo))
+    keep = out >= 0
+    return r[keep], out[keep]
+
+
 def pair_frame(spark, histories, embeddings: np.ndarray, has_content: np.ndarray, *,
                negatives_per_positive: int = 4, sampler: str = "uniform", popularity=None,
                fraction: float = 1.0, random_state: int = 0):
     """Training pairs ``u, t, label, features`` (bilinear ``[u, t, u*t, cos]``, float32 array).
 
     Per block of users, with the local code: leave-one-out profiles for positives, negatives
-    drawn by :func:`trackrec.features.pairs.sample_negatives` among catalogue tracks the user
-    never played (rejection sampling against the user's full played row, so a played track is
-    never a negative). ``fraction`` < 1 keeps a seeded sample of positive pairs (with their
-    negatives) to bound the LR training set. Seeds derive from ``random_state`` and the block's
-    first user, so the sample is reproducible for a given partitioning.
+    drawn among catalogue tracks the user never played by :func:`sample_negatives_hashed`
+    (rejection sampling against the user's full played row, so a played track is never a
+    negative; uniform or popularity^0.75 as the local sampler). ``fraction`` < 1 keeps a seeded
+    sample of positive pairs (with their negatives) to bound the LR training set. Every draw is
+    a hash of (``random_state``, user, track, draw number), so the pairs are the same however the
+    users are partitioned.
     """
     import pyarrow as pa
 
-    from ...features.pairs import pair_features, sample_negatives
+    from ...features.pairs import SAMPLERS, pair_features
     from ...features.profiles import history_weights
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     sc = spark.sparkContext
     bc = sc.broadcast({"emb": embeddings.astype(np.float32), "has": has_content,
                        "pop": None if popularity is None else np.asarray(popularity, np.float64)})
@@ -165,11 +227,14 @@ def pair_frame(spark, histories, embeddings: np.ndarray, has_content: np.ndarray
     def run(batches):
         emb, has, pop = bc.value["emb"], bc.value["has"], bc.value["pop"]
         cand = np.flatnonzero(has)
+        cdf = None
+        if sampler == "popularity":
+            w = (np.asarray(pop, np.float64)[cand] + 1.0) ** 0.75
+            cdf = np.cumsum(w) / w.sum()
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             users, positives, played = _block_csr(batch, n_tracks)
-            rng = np.random.default_rng([int(random_state), int(users.min())])
             w = history_weights(positives, has)
             w.eliminate_zeros()
             coo = w.tocoo()
@@ -180,7 +245,7 @@ def pair_frame(spark, histories, embeddings: np.ndarray, has_content: np.ndarray
             total = np.asarray(w.sum(axis=1), dtype=np.float64).ravel()
             prof = np.divide(sums, total[:, None], out=np.zeros_like(sums), where=total[:, None] > 0)
             if fraction < 1.0:
-                keep = rng.random(len(pu)) < fraction
+                keep = _uniform(int(random_state), users[pu], pt, np.full(len(pu), 999_983)) < fraction
                 pu, pt, pw = pu[keep], pt[keep], pw[keep]
                 if len(pu) == 0:
                     continue
@@ -188,7 +253,7 @@ def pair_frame(spark, histories, embeddings: np.ndarray, has_content: np.ndarray
             mean_profile = prof[total > 0].mean(axis=0)
             loo = np.where(rest[:, None] > 1e-12,
                            (sums[pu] - pw[:, None] * emb[pt]) / np.maximum(rest, 1e-12)[:, None], mean_profile)
-            nu, nt = sample_negatives(played, np.repeat(pu, k), cand, rng, sampler=sampler, popularity=pop)
+            nu, nt = sample_negatives_hashed(played, pu, users[pu], pt, k, cand, seed=int(random_state), cdf=cdf)
             X = pair_features(np.vstack([loo, prof[nu]]).astype(np.float32),
                               np.vstack([emb[pt], emb[nt]]).astype(np.float32), "bilinear")
             y = np.concatenate([np.ones(len(pu)), np.zeros(len(nu))])
@@ -201,7 +266,11 @@ def pair_frame(spark, histories, embeddings: np.ndarray, has_content: np.ndarray
                 names=["u", "t", "label", "features"])
 
     schema = "u long, t long, label double, features array<float>"
-    return histories.sortWithinPartitions("u").mapInArrow(run, schema), 3 * d + 1
+    # A fixed partitioning (explicit count: adaptive execution keeps it) and order make the
+    # blocks, hence the seeded draws, the same on every run.
+    n_parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    blocks = histories.repartition(n_parts, "u").sortWithinPartitions("u")
+    return blocks.mapInArrow(run, schema), 3 * d + 1
 
 
 def fingerprint_spark(sessions, catalog: pd.DataFrame | None) -> str:
