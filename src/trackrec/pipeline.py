@@ -80,6 +80,18 @@ def _summary(per_model: dict, primary: str) -> dict:
     return out
 
 
+def _check_memory(sessions: pd.DataFrame, catalog: pd.DataFrame | None) -> None:
+    """Fail early, pointing at ``--engine spark``, when the local engine would run out of memory."""
+    import os
+    from .engines.spark.memory import check_local_memory
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        limit = 24 * 2**30
+    n_tracks = sessions[S.TRACK].nunique() + (len(catalog) if catalog is not None else 0)
+    check_local_memory(sessions[S.USER].nunique(), n_tracks, len(sessions), limit=limit)
+
+
 def train(sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
           strategies: Sequence[str] = DEFAULT_STRATEGIES, params: dict | None = None, refit: bool = True,
           test_fraction: float = 0.2, random_state: int = 0, min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED,
@@ -89,6 +101,7 @@ def train(sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
     ``tune`` > 0 runs that many Optuna trials for EASE and iALS on a validation split carved
     out of the training part (never the test part); the ranker's generators use the result.
     """
+    _check_memory(sessions, catalog)
     progress("splitting each user's history by time")
     train_s, test_pairs, split_info = split_sessions(sessions, test_fraction=test_fraction,
                                                      random_state=random_state, min_ms_played=min_ms_played)
