@@ -94,7 +94,7 @@ class EASE(Recommender):
     def set_params_state(self, dataset, meta, arrays):
         super().set_params_state(dataset, meta, arrays)
         self.set_params(**meta["params"])
-        self.items_, self.B_ = arrays["items"].astype(np.int64), arrays["B"].astype(np.float32)
+        self.items_, self.B_ = arrays["items"].astype(np.int64), arrays["B"].astype(np.float32, copy=False)
 
 
 class IALS(Recommender):
@@ -177,8 +177,8 @@ class IALS(Recommender):
     def set_params_state(self, dataset, meta, arrays):
         super().set_params_state(dataset, meta, arrays)
         self.set_params(**meta["params"])
-        self.user_factors_ = arrays["user_factors"].astype(np.float32)
-        self.item_factors_ = arrays["item_factors"].astype(np.float32)
+        self.user_factors_ = arrays["user_factors"].astype(np.float32, copy=False)
+        self.item_factors_ = arrays["item_factors"].astype(np.float32, copy=False)
         self.factors_ = self.item_factors_.shape[1]
         self._model = self._new_model()
         self._model.user_factors = self.user_factors_

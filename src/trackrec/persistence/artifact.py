@@ -126,14 +126,19 @@ def save_bundle(bundle: ModelBundle, directory: str | Path) -> Path:
             m_meta, m_arrays = model.get_params_state()
             models_meta[name] = {"class": name, "state": m_meta, "arrays": sorted(m_arrays)}
             all_arrays.update({f"model.{name}.{k}": v for k, v in m_arrays.items()})
-        entries = {}
+        entries, by_digest = {}, {}
         for key, arr in all_arrays.items():
             arr = np.ascontiguousarray(arr)
             if arr.dtype == object:
                 raise TypeError(f"array '{key}' has dtype object; it would need pickle")
             fname = f"arrays/{key}.npy"
             np.save(tmp / fname, arr, allow_pickle=False)
-            entries[key] = {"file": fname, "sha256": _sha256(tmp / fname), "bytes": (tmp / fname).stat().st_size}
+            entry = {"file": fname, "sha256": _sha256(tmp / fname), "bytes": (tmp / fname).stat().st_size}
+            if entry["sha256"] in by_digest:  # the same array twice (e.g. the ranker's EASE): one file
+                (tmp / fname).unlink()
+                entry = dict(by_digest[entry["sha256"]])
+            by_digest.setdefault(entry["sha256"], entry)
+            entries[key] = entry
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "trackrec_version": __version__,
             "numpy_version": np.__version__,
@@ -188,9 +193,12 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     """Load a model version saved by :func:`save_bundle`, verifying every checksum first."""
     directory = Path(directory)
     manifest = read_manifest(directory)
-    arrays = {}
+    arrays, loaded = {}, {}
     try:
         for key, entry in manifest["arrays"].items():
+            if entry.get("file") in loaded:  # stored once, shared
+                arrays[key] = loaded[entry["file"]]
+                continue
             path = directory / entry["file"]
             if Path(entry["file"]).is_absolute() or ".." in Path(entry["file"]).parts:
                 raise ModelFormatError(f"{directory / MANIFEST}: array path {entry['file']!r} leaves the model directory")
@@ -199,7 +207,7 @@ def load_bundle(directory: str | Path) -> ModelBundle:
             if path.stat().st_size != entry["bytes"] or _sha256(path) != entry["sha256"]:
                 raise ModelFormatError(f"{path}: checksum mismatch; the file was truncated or modified")
             try:
-                arrays[key] = np.load(path, allow_pickle=False)
+                arrays[key] = loaded[entry["file"]] = np.load(path, allow_pickle=False)
             except ValueError as exc:
                 raise ModelFormatError(f"{path}: unreadable array ({exc})") from None
         ds_arrays = {k[len("dataset."):]: v for k, v in arrays.items() if k.startswith("dataset.")}
