@@ -74,3 +74,15 @@ def test_benchmark_errors_are_one_line(events, monkeypatch, args, message):
     assert res.exit_code == 1
     assert message in res.output and "Traceback" not in res.output
     assert res.output.strip().count("\n") == 0 or res.output.strip().startswith("error:")
+
+
+def test_tune_searches_on_a_validation_split_and_reports_params(events):
+    res = runner.invoke(app, ["benchmark", "--sessions", str(events / "u.data"), "--sep", "\t", "--no-header",
+                              "--columns", "track_id,user_id,_,played_at", "--seeds", "1", "--tune", "2",
+                              "--models", "ease,ials", "--json", "--quiet"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout)
+    (ease_params,) = r["models"]["ease"]["params"]
+    assert set(ease_params) == {"l2"} and 10.0 <= ease_params["l2"] <= 3000.0
+    (ials_params,) = r["models"]["ials"]["params"]
+    assert {"factors", "regularization", "alpha"} <= set(ials_params)
