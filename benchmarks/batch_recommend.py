@@ -19,7 +19,7 @@ import numpy as np
 
 from trackrec.data.dataset import Dataset
 from trackrec.data.generate import generate_world
-from trackrec.models import AffinityLR, EASE, IALS, PopularityRecommender, SimilarityRecommender
+from trackrec.models import AffinityLR, IALS, PopularityRecommender, SimilarityRecommender
 from trackrec.models.base import DEFAULT_CHUNK
 
 

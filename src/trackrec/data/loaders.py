@@ -290,6 +290,17 @@ def read_catalog(path: str | Path, *, on_bad_rows: str = "skip", sep: str | None
     p = str(path)
     df = read_table(path, sep=sep, encoding=encoding)
     _require(df, S.CATALOG_REQUIRED, p)
+    df, report = validate_catalog(df, p, on_bad_rows=on_bad_rows)
+    if report.problems or report.notes:
+        log.warning("%s", report.summary())
+    return df, report
+
+
+def validate_catalog(df: pd.DataFrame, path: str, *, on_bad_rows: str = "skip") -> tuple[pd.DataFrame, LoadReport]:
+    """Row checks of a catalogue read as strings (shared by the local and Spark loaders): empty
+    and duplicate track ids (skipped and reported, or an error), numeric-looking columns to
+    floats (unparseable cells become missing and are reported), ``explicit`` to bool."""
+    p = path
     report = LoadReport(path=p, rows_read=len(df))
     ids = df[S.TRACK].astype(object).map(lambda x: x.strip() if isinstance(x, str) else x)
     empty = ids.isna() | (ids == "")
@@ -322,6 +333,4 @@ def read_catalog(path: str | Path, *, on_bad_rows: str = "skip", sep: str | None
     report.rows_kept = len(df)
     if len(df) == 0:
         raise DataError("no usable rows", path=p)
-    if report.problems or report.notes:
-        log.warning("%s", report.summary())
     return df, report

@@ -28,7 +28,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..exceptions import ModelUnavailableError, TrainingError
-from ..evaluation.metrics import ranking_metrics
 from .base import Recommender, top_k
 from .collaborative import FLOOR
 

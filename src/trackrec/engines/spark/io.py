@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...data import schema as S
-from ...data.loaders import LoadReport, _check_policy, _line_numbers, _parse_bool, _require
+from ...data.loaders import LoadReport, _check_policy, _require, validate_catalog
 from ...exceptions import DataError
 from .session import spark_errors
 
@@ -240,38 +240,7 @@ def read_catalog_spark(spark, path: str | Path, *, on_bad_rows: str = "skip") ->
     with spark_errors(p):
         df = raw.toPandas()
     df = df.astype(object).where(df.notna(), None)
-    report = LoadReport(path=p, rows_read=len(df))
-    ids = df[S.TRACK].map(lambda x: x.strip() if isinstance(x, str) else x)
-    empty = ids.isna() | (ids == "")
-    dup = ids.duplicated(keep="first") & ~empty
-    for mask, problem in ((empty, "empty track_id"), (dup, "duplicate track_id")):
-        if mask.any():
-            lines = _line_numbers(mask, 2)
-            vals = ids[mask].to_numpy()
-            if on_bad_rows == "error":
-                raise DataError(problem + (f" {vals[0]!r}" if problem.startswith("dup") else ""),
-                                path=p, line=int(lines[0]), column=S.TRACK)
-            report.add(problem, lines, vals if problem.startswith("dup") else None)
-    df = df.assign(**{S.TRACK: ids})[~(empty | dup)].reset_index(drop=True)
-    for col in df.columns:
-        if col == S.TRACK or col in S.DESCRIPTIVE_COLUMNS or col in S.CATEGORICAL_FEATURES:
-            continue
-        if col == "explicit":
-            df[col], _ = _parse_bool(df[col])
-            continue
-        present = df[col].notna()
-        num = pd.to_numeric(df[col], errors="coerce")
-        parsed = num.notna()
-        if present.sum() and parsed.sum() >= 0.95 * present.sum():
-            unparsed = present & ~parsed
-            if unparsed.any():
-                report.notes.append(f"column '{col}': {int(unparsed.sum())} non-numeric value(s) treated as "
-                                    f"missing (first at line {int(_line_numbers(unparsed, 2)[0])}: "
-                                    f"{df[col][unparsed].iloc[0]!r})")
-            df[col] = num.astype(float)
-    report.rows_kept = len(df)
-    if len(df) == 0:
-        raise DataError("no usable rows", path=p)
+    df, report = validate_catalog(df, p, on_bad_rows=on_bad_rows)
     return df, report
 
 
