@@ -15,8 +15,8 @@ more than ``--memory-limit`` it is not started and the result says so (pointing 
 
 Example (the figures in docs/spark.md)::
 
-    python benchmarks/scale.py --plays 1000000 5000000 --out /tmp/trackrec-scale
-    nohup python benchmarks/scale.py --plays 20000000 --out /tmp/trackrec-scale > /tmp/scale20m.log 2>&1 &
+    python benchmarks/scale.py --plays 1000000 5000000 --out scale-results
+    nohup python benchmarks/scale.py --plays 20000000 --out scale-results > scale20m.log 2>&1 &
 
 Results are appended as JSON lines to ``OUT/results.jsonl`` and printed as a table.
 """
@@ -256,7 +256,7 @@ def main(argv=None) -> None:
     ap.add_argument("--spark-master", default="local[*]")
     ap.add_argument("--spark-conf", action="append", default=[], help="KEY=VALUE, repeatable")
     ap.add_argument("--spark-config", default=None, help="TOML file with Spark settings and engine options")
-    ap.add_argument("--out", type=Path, default=Path("/tmp/trackrec-scale"))
+    ap.add_argument("--out", type=Path, default=Path("scale-results"))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     spark_args = ["--spark-master", args.spark_master]
