@@ -192,7 +192,8 @@ def generate(
         out.print(f"wrote {info['tracks']} tracks to {c} and {info['plays']} plays by {info['users']} users to {s}")
 
 
-def _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategies, tune=0):
+def _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategies, tune=0,
+           min_ms_played=S.DEFAULT_MIN_MS_PLAYED, skips_are_negative=True):
     from .pipeline import DEFAULT_STRATEGIES, train as train_pipeline
     from .persistence.workdir import Workdir
     names = [s.strip() for s in strategies.split(",")] if strategies else list(DEFAULT_STRATEGIES)
@@ -202,6 +203,7 @@ def _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategi
     sess, cat = _load_inputs(workdir, sessions, catalog, on_bad_rows, quiet)
     with _steps(quiet, total=3 * len(names) + 2) as step:
         bundle = train_pipeline(sess, cat, strategies=names, refit=refit, random_state=seed, tune=tune,
+                                min_ms_played=min_ms_played, skips_are_negative=skips_are_negative,
                                 progress=step)
         step("saving")
         version = Workdir(workdir).publish(bundle)
@@ -217,6 +219,8 @@ def train(
     refit: Annotated[bool, typer.Option("--refit/--no-refit", help="Refit on all data after evaluation (--no-refit keeps the evaluation model).")] = True,
     seed: Annotated[int, typer.Option(help="Random seed (negative sampling, splits).")] = 0,
     tune: Annotated[int, typer.Option("--tune", help="Optuna trials for EASE and iALS on a validation split of train (0 = defaults).", min=0)] = 0,
+    min_ms_played: Annotated[float, typer.Option("--min-ms-played", help="A play counts as enjoyed from this many milliseconds.", min=0)] = S.DEFAULT_MIN_MS_PLAYED,
+    skips: Annotated[bool, typer.Option("--skips-negative/--skips-count", help="Skipped plays are not positives (default), or count like any play.")] = True,
     on_bad_rows: BadRowsOpt = "skip",
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = None,
@@ -236,7 +240,8 @@ def train(
         _print_json(result) if json_out else out.print(result.get("summary", json.dumps(result, indent=2, default=str)))
         return
     with _errors():
-        bundle, version = _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategies, tune)
+        bundle, version = _train(workdir, sessions, catalog, on_bad_rows, quiet, refit, seed, strategies, tune,
+                                 min_ms_played, skips)
     m = bundle.metrics | {"version": version, "model_path": str(Path(workdir) / "models" / version)}
     if json_out:
         _print_json(m)

@@ -95,6 +95,7 @@ def _check_memory(sessions: pd.DataFrame, catalog: pd.DataFrame | None) -> None:
 def train(sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
           strategies: Sequence[str] = DEFAULT_STRATEGIES, params: dict | None = None, refit: bool = True,
           test_fraction: float = 0.2, random_state: int = 0, min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED,
+          skips_are_negative: bool = True,
           default_strategy: str = PRIMARY, tune: int = 0, progress: Progress = _noop) -> ModelBundle:
     """Fit, evaluate on each user's later listens, refit on everything; return the bundle.
 
@@ -104,8 +105,10 @@ def train(sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
     _check_memory(sessions, catalog)
     progress("splitting each user's history by time")
     train_s, test_pairs, split_info = split_sessions(sessions, test_fraction=test_fraction,
-                                                     random_state=random_state, min_ms_played=min_ms_played)
-    eval_ds = Dataset.from_frames(train_s, catalog, min_ms_played=min_ms_played)
+                                                     random_state=random_state, min_ms_played=min_ms_played,
+                                                     skips_are_negative=skips_are_negative)
+    eval_ds = Dataset.from_frames(train_s, catalog, min_ms_played=min_ms_played,
+                                  skips_are_negative=skips_are_negative)
     params = dict(params or {})
     if tune and any(n in strategies for n in ("ease", "ials", "affinity-ranker")):
         from .evaluation.tuning import tune_collaborative
@@ -135,14 +138,16 @@ def train(sessions: pd.DataFrame, catalog: pd.DataFrame | None = None, *,
     metrics["refit"] = refit
     if refit:
         progress("refitting on all data for serving")
-        full_ds = Dataset.from_frames(sessions, catalog, min_ms_played=min_ms_played)
+        full_ds = Dataset.from_frames(sessions, catalog, min_ms_played=min_ms_played,
+                                      skips_are_negative=skips_are_negative)
         models, _, _ = fit_models(full_ds, list(models), params=params, random_state=random_state,
                                   progress=progress)
         ds = full_ds
     else:
         ds = eval_ds
     meta = {"data_cutoff": ds.data_cutoff, "data_fingerprint": ds.fingerprint, "data_stats": ds.stats,
-            "min_ms_played": min_ms_played, "random_state": random_state,
+            "min_ms_played": min_ms_played, "skips_are_negative": skips_are_negative,
+            "random_state": random_state,
             "params": {n: m.get_params() for n, m in models.items()}}
     return ModelBundle(dataset=ds, models=models, default_strategy=primary, metrics=metrics, meta=meta)
 
@@ -157,7 +162,8 @@ def evaluate_bundle_on_sessions(bundle: ModelBundle, sessions: pd.DataFrame, *,
     from .data.dataset import positive_mask
     cutoff = bundle.dataset.data_cutoff
     mms = bundle.meta.get("min_ms_played", S.DEFAULT_MIN_MS_PLAYED) if min_ms_played is None else min_ms_played
-    s = sessions[positive_mask(sessions, min_ms_played=mms)]
+    s = sessions[positive_mask(sessions, min_ms_played=mms,
+                               skips_are_negative=bundle.meta.get("skips_are_negative", True))]
     if cutoff is not None and s[S.PLAYED_AT].notna().any():
         s = s[s[S.PLAYED_AT] > pd.Timestamp(cutoff)]
     pairs = s[[S.USER, S.TRACK]].drop_duplicates()

@@ -12,7 +12,8 @@ __all__ = ["split_sessions"]
 
 
 def split_sessions(sessions: pd.DataFrame, *, test_fraction: float = 0.2, random_state=0,
-                   min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                   min_ms_played: float = S.DEFAULT_MIN_MS_PLAYED,
+                   skips_are_negative: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Per-user split into training sessions and test (user, track) pairs.
 
     With timestamps: each user's distinct positively-played tracks are ordered by first positive
@@ -25,7 +26,7 @@ def split_sessions(sessions: pd.DataFrame, *, test_fraction: float = 0.2, random
     """
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    pos = positive_mask(sessions, min_ms_played=min_ms_played)
+    pos = positive_mask(sessions, min_ms_played=min_ms_played, skips_are_negative=skips_are_negative)
     has_time = sessions[S.PLAYED_AT].notna().all()
     p = sessions.loc[pos, [S.USER, S.TRACK, S.PLAYED_AT]]
     if has_time:
