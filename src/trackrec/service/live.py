@@ -28,9 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..data import schema as S
 from ..exceptions import ModelFormatError, ModelUnavailableError, UnknownTrackError
+from ..features.profiles import user_profiles
 from ..models.affinity import AffinityLR
 from ..models.bundle import ModelBundle
 from ..models.content import ContentRecommender, SimilarityRecommender, _normalise
@@ -190,17 +192,14 @@ class LiveModel:
         return got
 
     def _profile(self, name: str, hist_idx: np.ndarray) -> tuple[np.ndarray, float]:
-        """log1p(play count)-weighted mean embedding of the content tracks in the history."""
-        st = self.content[name]
-        h = hist_idx[(hist_idx >= 0)]
-        h = h[self.has_content[h]]
-        d = st.emb.shape[1]
-        if len(h) == 0:
-            return np.zeros(d, np.float32), 0.0
-        t, cnt = np.unique(h, return_counts=True)
-        w = np.log1p(cnt.astype(np.float32))
-        total = float(w.sum())
-        return (w @ st.emb[t]) / total, total
+        """The model's own profile (:func:`trackrec.features.profiles.user_profiles`) over the
+        universe, new catalogue tracks included."""
+        h = hist_idx[hist_idx >= 0]
+        row = sp.csr_matrix((np.ones(len(h), np.float32), (np.zeros(len(h), np.int64), h)),
+                            shape=(1, len(self.track_ids)))
+        row.sum_duplicates()
+        prof, total = user_profiles(row, self.content[name].emb, self.has_content)
+        return prof[0], float(total[0])
 
     def profile(self, history: History, strategy: str | None = None) -> tuple[np.ndarray, float, list[str]]:
         """(profile vector, total weight, feature names) in the embedding space of a content model."""
@@ -220,11 +219,7 @@ class LiveModel:
             if total <= 0:
                 return self.popular.copy(), True, self.has_content.copy()
             if isinstance(model, AffinityLR):
-                w = model._user_weights(prof[None, :])
-                if isinstance(w, tuple):  # (weights, per-user constant)
-                    s = (w[0][0] @ st.M + w[1][0]).astype(np.float32)
-                else:                     # the constant folded into the weights
-                    s = (w[0] @ st.M).astype(np.float32)
+                s = (model._user_weights(prof[None, :]) @ st.M)[0]
             else:
                 s = st.unit @ _normalise(prof[None, :])[0]
             return s, False, self.has_content.copy()
