@@ -174,8 +174,8 @@ def _factors(batch, name: str, rank: int) -> tuple[np.ndarray, np.ndarray]:
     if has.any():
         off = col.offsets.to_numpy()
         vals = col.values.to_numpy(zero_copy_only=False)
-        for i in np.flatnonzero(has):
-            out[i] = vals[off[i]:off[i + 1]]
+        rows = np.flatnonzero(has)
+        out[rows] = vals[off[rows][:, None] + np.arange(rank)]
     return out, has
 
 
